@@ -1,0 +1,3 @@
+from .vgg import FCNVGG16
+
+__all__ = ['FCNVGG16']
