@@ -1,0 +1,3 @@
+from .jpu import FastFCNJPU, FastFCNJPUX
+
+__all__ = ['FastFCNJPU', 'FastFCNJPUX']
