@@ -1,0 +1,302 @@
+"""PASCAL VOC 2012 + SBD ("VOC aug") conversion.
+
+Follows the training set of Long et al., "Fully Convolutional Networks for
+Semantic Segmentation" (CVPR 2015) and MMSegmentation's ``voc_aug`` layout:
+the class masks of the Semantic Boundaries Dataset (Hariharan et al., ICCV
+2011, ``benchmark_RELEASE/dataset/cls/<id>.mat``) become palette PNGs in
+``VOC2012/SegmentationClassAug`` and two image lists are written to
+``VOC2012/ImageSets/Segmentation``:
+
+* ``aug.txt``: SBD train and val ids that are in neither VOC train nor VOC val
+  (9118 ids on the official data);
+* ``trainaug.txt``: VOC train plus ``aug.txt`` (10582 ids), the set FCN and
+  MMSegmentation train on while evaluating on VOC val.
+
+Every file is written to a temporary name in its final folder and then moved
+into place with :func:`os.replace`, so an interrupted run never leaves a
+half-written PNG or list behind.
+"""
+import os
+import os.path as osp
+from functools import lru_cache, partial
+from multiprocessing import Pool
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.utils import ProgressBar
+from scipy.io import loadmat
+
+from ..utils.palette import TMP_SUFFIX, atomic_write, save_palette_png
+
+__all__ = [
+    'DatasetConversionError', 'convert_voc_aug', 'load_sbd_mask',
+    'voc_palette', 'write_id_list', 'OFFICIAL_LIST_SIZES',
+    'OFFICIAL_AUG_SIZE', 'OFFICIAL_TRAINAUG_SIZE'
+]
+
+PathLike = Union[str, os.PathLike]
+
+# Sizes of the official lists (VOC2012 ImageSets/Segmentation and SBD's
+# dataset/{train,val}.txt); when the inputs have exactly these sizes the
+# outputs must have the published sizes below.
+OFFICIAL_LIST_SIZES = dict(
+    voc_train=1464, voc_val=1449, sbd_train=8498, sbd_val=2857)
+OFFICIAL_AUG_SIZE = 9118
+OFFICIAL_TRAINAUG_SIZE = 10582
+
+NUM_CLASSES = 21  # background + 20 VOC object classes
+IGNORE_INDEX = 255  # VOC's "void" label (object borders, difficult regions)
+
+
+class DatasetConversionError(ValueError):
+    """Raised when the VOC or SBD input of a conversion is missing or bad."""
+
+
+@lru_cache(maxsize=1)
+def voc_palette() -> tuple:
+    """The 256-colour palette of PASCAL VOC label PNGs, flattened RGB.
+
+    Colours 0..20 are MMSegmentation's ``PascalVOCDataset.METAINFO['palette']``
+    (what the toolbox shows for each class); colours 21..255 follow the VOC
+    devkit's bit-interleaving colour map, so written files carry the same
+    palette as the official ``SegmentationClass`` PNGs (255 = (224, 224, 192)).
+
+    Returns:
+        tuple[int]: 768 values, R, G, B for indices 0..255.
+    """
+    from mmseg.datasets.voc import PascalVOCDataset
+
+    colours = [list(c) for c in PascalVOCDataset.METAINFO['palette']]
+    for index in range(len(colours), 256):
+        # VOC devkit rule: bits 0/1/2 of the index go, from the most
+        # significant bit down, into R/G/B respectively.
+        rgb, value = [0, 0, 0], index
+        for shift in range(7, -1, -1):
+            for channel in range(3):
+                rgb[channel] |= ((value >> channel) & 1) << shift
+            value >>= 3
+        colours.append(rgb)
+    return tuple(v for colour in colours for v in colour)
+
+
+def write_id_list(ids: Iterable[str], path: PathLike) -> None:
+    """Write one id per line to ``path`` atomically.
+
+    Args:
+        ids (Iterable[str]): Ids in the order to write.
+        path (str | PathLike): Destination text file.
+    """
+    text = ''.join(f'{i}\n' for i in ids)
+    atomic_write(path, lambda f: f.write(text.encode('ascii')))
+
+
+def _read_id_list(path: str, what: str, hint: str) -> List[str]:
+    """Read a list of ids (one per line, blank lines skipped)."""
+    if not osp.isfile(path):
+        raise DatasetConversionError(
+            f'{what} list not found: expected the file {path}; {hint}')
+    with open(path, encoding='utf-8') as f:
+        ids = [line.strip() for line in f if line.strip()]
+    if not ids:
+        raise DatasetConversionError(
+            f'{what} list {path} is empty; {hint}')
+    return ids
+
+
+def _resolve_sbd_root(aug_path: str) -> str:
+    """Return the SBD folder holding ``dataset/cls`` for ``aug_path``."""
+    for candidate in (aug_path, osp.join(aug_path, 'benchmark_RELEASE')):
+        if osp.isdir(osp.join(candidate, 'dataset', 'cls')):
+            return candidate
+    raise DatasetConversionError(
+        f'SBD class masks not found: expected {aug_path}/dataset/cls/ or '
+        f'{aug_path}/benchmark_RELEASE/dataset/cls/ with one .mat file per '
+        'image; pass the benchmark_RELEASE folder (or its parent) extracted '
+        'from benchmark.tgz, or re-extract benchmark.tgz')
+
+
+def load_sbd_mask(mat_path: str) -> np.ndarray:
+    """Load the class mask of one SBD ``cls/<id>.mat`` file.
+
+    Args:
+        mat_path (str): Path of the ``.mat`` file.
+
+    Returns:
+        np.ndarray: (H, W) uint8 labels in 0..20 (255 tolerated).
+
+    Raises:
+        DatasetConversionError: If the file cannot be read, lacks
+            ``GTcls.Segmentation`` or holds labels outside 0..20 and 255.
+    """
+    hint = 're-extract benchmark.tgz (the SBD archive) to replace it'
+    try:
+        data = loadmat(mat_path)
+    # scipy raises ValueError, TypeError, OSError or MatReadError depending on
+    # where the bytes are broken; all of them mean the same to the user.
+    except Exception as err:
+        raise DatasetConversionError(
+            f'cannot read the SBD mask {mat_path} ({type(err).__name__}: '
+            f'{err}); expected a MATLAB file with a GTcls struct; {hint}'
+        ) from err
+    gt = data.get('GTcls')
+    names = getattr(getattr(gt, 'dtype', None), 'names', None) or ()
+    if 'Segmentation' not in names or gt.size == 0:
+        raise DatasetConversionError(
+            f'{mat_path} has no GTcls.Segmentation field (found variables '
+            f'{sorted(k for k in data if not k.startswith("__"))}); expected '
+            f'an SBD dataset/cls file; {hint}')
+    seg = np.asarray(gt['Segmentation'].flat[0])
+    if seg.ndim != 2 or seg.size == 0 or not (
+            np.issubdtype(seg.dtype, np.integer)
+            or np.issubdtype(seg.dtype, np.bool_)):
+        raise DatasetConversionError(
+            f'{mat_path}: GTcls.Segmentation is a {seg.dtype} array of shape '
+            f'{seg.shape}; expected a 2-D integer label map; {hint}')
+    bad = (seg < 0) | ((seg >= NUM_CLASSES) & (seg != IGNORE_INDEX))
+    if bad.any():
+        values = np.unique(seg[bad])[:10].tolist()
+        raise DatasetConversionError(
+            f'{mat_path}: labels {values} are outside 0..{NUM_CLASSES - 1} '
+            f'(and {IGNORE_INDEX}); expected PASCAL VOC class indices; {hint}')
+    return seg.astype(np.uint8)
+
+
+def _convert_one(sbd_id: str, cls_dir: str, out_dir: str, tag: str) -> str:
+    """Convert ``cls_dir/<sbd_id>.mat`` into ``out_dir/<sbd_id>.png``."""
+    label = load_sbd_mask(osp.join(cls_dir, f'{sbd_id}.mat'))
+    save_palette_png(
+        label, osp.join(out_dir, f'{sbd_id}.png'), voc_palette(), tag=tag)
+    return sbd_id
+
+
+def _check_official_sizes(sizes: Dict[str, int], aug: int,
+                          trainaug: int) -> None:
+    """Raise if the inputs are the official lists but the outputs are not."""
+    if sizes != OFFICIAL_LIST_SIZES:
+        return
+    if aug != OFFICIAL_AUG_SIZE or trainaug != OFFICIAL_TRAINAUG_SIZE:
+        raise DatasetConversionError(
+            f'the input lists have the official sizes {sizes} but the result '
+            f'has {aug} aug and {trainaug} trainaug ids, expected '
+            f'{OFFICIAL_AUG_SIZE} and {OFFICIAL_TRAINAUG_SIZE}; the lists are '
+            'probably edited or mixed between releases: re-extract '
+            'VOCtrainval_11-May-2012.tar and benchmark.tgz')
+
+
+def _remove_temporaries(folder: str, tag: str) -> None:
+    """Remove temporary files of one run (left by a killed worker)."""
+    for name in os.listdir(folder):
+        if tag in name and name.endswith(TMP_SUFFIX):
+            os.remove(osp.join(folder, name))
+
+
+def _run(ids: Sequence[str], func, nproc: int) -> None:
+    """Apply ``func`` to every id, in ``nproc`` processes, with progress."""
+    bar = ProgressBar(len(ids))
+    try:
+        if nproc == 1:
+            for sbd_id in ids:
+                func(sbd_id)
+                bar.update()
+        else:
+            chunksize = max(1, min(64, len(ids) // (4 * nproc)))
+            # The context manager terminates the workers if one raises.
+            with Pool(nproc) as pool:
+                for _ in pool.imap_unordered(func, ids, chunksize=chunksize):
+                    bar.update()
+    finally:
+        bar.file.write('\n')  # an error message starts on its own line
+
+
+def convert_voc_aug(devkit_path: PathLike,
+                    aug_path: PathLike,
+                    out_dir: Optional[PathLike] = None,
+                    *,
+                    nproc: int = 1) -> Dict[str, Union[int, str]]:
+    """Convert SBD masks to VOC PNGs and write ``aug.txt``/``trainaug.txt``.
+
+    All list files and folders are checked, and every listed id must have its
+    ``.mat`` file, before anything is written. The lists are written last, so
+    they only appear once every mask was converted.
+
+    Args:
+        devkit_path (str | PathLike): Folder holding ``VOC2012/`` (e.g.
+            ``data/VOCdevkit``).
+        aug_path (str | PathLike): SBD's ``benchmark_RELEASE`` folder (holding
+            ``dataset/cls``) or its parent.
+        out_dir (str | PathLike, optional): Where the PNGs go. Defaults to
+            ``devkit_path/VOC2012/SegmentationClassAug``.
+        nproc (int): Number of worker processes. Defaults to 1.
+
+    Returns:
+        dict: ``converted``, ``aug`` and ``trainaug`` (numbers of PNGs and of
+        ids in each list) and ``out_dir``, ``aug_file``, ``trainaug_file``
+        (the paths written).
+
+    Raises:
+        DatasetConversionError: If an input folder, list or ``.mat`` file is
+            missing or invalid, or the official-size check fails.
+    """
+    if not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f'nproc must be a positive integer, got {nproc!r}')
+    devkit_path, aug_path = os.fspath(devkit_path), os.fspath(aug_path)
+    voc_root = osp.join(devkit_path, 'VOC2012')
+    if not osp.isdir(voc_root):
+        raise DatasetConversionError(
+            f'VOC 2012 folder not found: expected {voc_root}/ ; pass the '
+            'VOCdevkit folder that VOCtrainval_11-May-2012.tar extracts to')
+    list_dir = osp.join(voc_root, 'ImageSets', 'Segmentation')
+    voc_hint = 're-extract VOCtrainval_11-May-2012.tar'
+    voc_train = _read_id_list(
+        osp.join(list_dir, 'train.txt'), 'VOC train', voc_hint)
+    voc_val = _read_id_list(osp.join(list_dir, 'val.txt'), 'VOC val', voc_hint)
+
+    sbd_root = _resolve_sbd_root(aug_path)
+    cls_dir = osp.join(sbd_root, 'dataset', 'cls')
+    sbd_hint = 're-extract benchmark.tgz (the SBD archive)'
+    sbd_train = _read_id_list(
+        osp.join(sbd_root, 'dataset', 'train.txt'), 'SBD train', sbd_hint)
+    sbd_val = _read_id_list(
+        osp.join(sbd_root, 'dataset', 'val.txt'), 'SBD val', sbd_hint)
+
+    sbd_ids = sorted(set(sbd_train) | set(sbd_val))
+    missing = [
+        i for i in sbd_ids if not osp.isfile(osp.join(cls_dir, f'{i}.mat'))
+    ]
+    if missing:
+        raise DatasetConversionError(
+            f'{len(missing)} of {len(sbd_ids)} listed SBD ids have no mask in '
+            f'{cls_dir}, e.g. '
+            f'{osp.join(cls_dir, missing[0] + ".mat")}; expected one .mat per '
+            f'id of dataset/train.txt and dataset/val.txt; {sbd_hint}')
+
+    aug = sorted(set(sbd_ids) - set(voc_train) - set(voc_val))
+    trainaug = sorted(set(voc_train) | set(aug))
+    sizes = dict(
+        voc_train=len(set(voc_train)),
+        voc_val=len(set(voc_val)),
+        sbd_train=len(set(sbd_train)),
+        sbd_val=len(set(sbd_val)))
+    _check_official_sizes(sizes, len(aug), len(trainaug))
+
+    out_dir = os.fspath(out_dir) if out_dir is not None else osp.join(
+        voc_root, 'SegmentationClassAug')
+    os.makedirs(out_dir, exist_ok=True)
+    tag = os.urandom(4).hex()
+    func = partial(_convert_one, cls_dir=cls_dir, out_dir=out_dir, tag=tag)
+    try:
+        _run(sbd_ids, func, nproc)
+    finally:
+        _remove_temporaries(out_dir, tag)
+
+    aug_file = osp.join(list_dir, 'aug.txt')
+    trainaug_file = osp.join(list_dir, 'trainaug.txt')
+    write_id_list(aug, aug_file)
+    write_id_list(trainaug, trainaug_file)
+    return dict(
+        converted=len(sbd_ids),
+        aug=len(aug),
+        trainaug=len(trainaug),
+        out_dir=out_dir,
+        aug_file=aug_file,
+        trainaug_file=trainaug_file)

@@ -1,0 +1,68 @@
+"""Palette-mode PNGs, written atomically: how VOC stores labels and how
+fcn_mm shows predictions."""
+import os
+import os.path as osp
+import uuid
+from typing import Callable, Sequence, Union
+
+import numpy as np
+from PIL import Image
+
+PathLike = Union[str, os.PathLike]
+TMP_SUFFIX = '.fcn_mm_tmp'
+
+
+def atomic_write(path: PathLike, write: Callable, tag: str = '') -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename.
+
+    ``path`` therefore holds either its old content or the complete new one,
+    whatever happens during the write.
+
+    Args:
+        path (str | PathLike): Final destination.
+        write (Callable): Writes the content to a binary file object.
+        tag (str): Extra text in the temporary name, so that a caller can find
+            and remove its temporaries if a worker process is killed.
+    """
+    folder, name = osp.split(osp.abspath(path))
+    tmp_path = osp.join(folder,
+                        f'.{name}.{tag}{uuid.uuid4().hex[:8]}{TMP_SUFFIX}')
+    # Unlike tempfile.mkstemp (mode 0600) this honours the umask, so the
+    # final file gets the permissions a plain open() would give it.
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+        os.replace(tmp_path, path)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def save_palette_png(label: np.ndarray,
+                     path: PathLike,
+                     palette: Sequence,
+                     tag: str = '') -> None:
+    """Write a class-index map as a palette ('P') PNG, atomically.
+
+    Args:
+        label (np.ndarray): (H, W) class indices in 0..255; they become the
+            PNG's palette indices unchanged.
+        path (str | PathLike): Destination ``.png`` file.
+        palette (Sequence): Colours by class index, either RGB triples or a
+            flat R, G, B, R, ... sequence; indices without a colour are black.
+        tag (str): See :func:`atomic_write`.
+    """
+    label = np.asarray(label)
+    if label.ndim != 2:
+        raise ValueError(f'a label map is (H, W), got shape {label.shape}')
+    if label.size and (label.min() < 0 or label.max() > 255):
+        raise ValueError('palette PNGs hold indices 0..255, got values in '
+                         f'[{label.min()}, {label.max()}] for {path}')
+    flat = np.asarray(palette, dtype=np.uint8).reshape(-1)[:768]
+    image = Image.fromarray(np.ascontiguousarray(label, dtype=np.uint8))
+    # On an 'L' image putpalette switches the mode to 'P' and keeps the pixel
+    # values as palette indices (convert('P') could remap them).
+    image.putpalette(flat.tolist())
+    atomic_write(path, lambda f: image.save(f, format='PNG'), tag=tag)
