@@ -1,0 +1,50 @@
+"""Segment images with a trained model and save colourised predictions.
+
+    python tools/predict.py CONFIG CHECKPOINT IMG [IMG ...] [--out-dir DIR]
+
+Each prediction is a palette PNG (the dataset's palette, VOC's for VOC) named
+``<image stem>_pred.png``, written beside its image unless --out-dir is given.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from mmseg.apis import inference_model, init_model
+
+from fcn_mm.utils import allow_mmengine_checkpoints
+from fcn_mm.utils.palette import save_palette_png
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='model config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('images', nargs='+', help='image files')
+    parser.add_argument(
+        '--out-dir', help='where to write predictions (default: beside each '
+        'image)')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    for path in [args.config, args.checkpoint, *args.images]:
+        if not Path(path).is_file():
+            sys.exit(f'error: {path} does not exist or is not a file')
+    allow_mmengine_checkpoints()
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    palette = model.dataset_meta['palette']
+    for image in map(Path, args.images):
+        result = inference_model(model, str(image))
+        label = result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+        out_dir = Path(args.out_dir) if args.out_dir else image.parent
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / f'{image.stem}_pred.png'
+        save_palette_png(label, out, palette)
+        print(f'{image} -> {out}')
+
+
+if __name__ == '__main__':
+    main()
