@@ -1,4 +1,6 @@
 """Shared pytest fixtures."""
+import re
+
 import pytest
 
 
@@ -12,3 +14,20 @@ def demo_voc_root(tmp_path_factory) -> str:
     paths = make_demo_dataset(str(tmp_path_factory.mktemp('demo_data')))
     convert_voc_aug(paths['devkit'], paths['sbd'])
     return paths['voc2012']
+
+
+def _printed_summary(output: str) -> dict:
+    """The metrics of the last table tools/test.py printed:
+    ``| aAcc | mIoU | mAcc |`` over a row of values."""
+    lines = output.splitlines()
+    header = max(i for i, line in enumerate(lines)
+                 if re.fullmatch(r'\|\s+aAcc\s+\|.*\|', line))
+    names = lines[header].strip('|').split('|')
+    values = lines[header + 2].strip('|').split('|')
+    return {n.strip(): float(v) for n, v in zip(names, values)}
+
+
+@pytest.fixture(scope='session')
+def printed_summary():
+    """``printed_summary(output) -> {'aAcc': .., 'mIoU': .., 'mAcc': ..}``."""
+    return _printed_summary

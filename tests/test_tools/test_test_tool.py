@@ -60,21 +60,10 @@ def _metrics_from_pngs(pred_dir: Path, voc_root: Path) -> dict:
         num_predicted_classes=int((predicted > 0).sum()))
 
 
-def _printed_summary(output: str) -> dict:
-    """The metrics of the table tools/test.py prints last:
-    ``| aAcc | mIoU | mAcc |`` over a row of values."""
-    lines = output.splitlines()
-    header = max(i for i, line in enumerate(lines)
-                 if re.fullmatch(r'\|\s+aAcc\s+\|.*\|', line))
-    names = lines[header].strip('|').split('|')
-    values = lines[header + 2].strip('|').split('|')
-    return {n.strip(): float(v) for n, v in zip(names, values)}
-
-
 def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
                                                    run_tool, demo_config,
-                                                   demo_options,
-                                                   demo_voc_root):
+                                                   demo_options, demo_voc_root,
+                                                   printed_summary):
     checkpoint = _scrambled_checkpoint(trained_work_dir, tmp_path / 'c.pth')
     out, show, work = tmp_path / 'out', tmp_path / 'show', tmp_path / 'work'
     output = run_tool('test', demo_config, checkpoint, '--work-dir', work,
@@ -83,7 +72,7 @@ def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
 
     expected = _metrics_from_pngs(out, Path(demo_voc_root))
     assert expected['num_predicted_classes'] >= 5
-    printed = _printed_summary(output)
+    printed = printed_summary(output)
     [json_path] = work.glob('*/*.json')
     logged = json.loads(json_path.read_text())
     for name in ('aAcc', 'mIoU', 'mAcc'):
@@ -102,13 +91,14 @@ def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
 
 
 def test_tta_runs_every_scale_and_flip(tmp_path, trained_work_dir, run_tool,
-                                       demo_config, demo_options):
+                                       demo_config, demo_options,
+                                       printed_summary):
     output = run_tool('test', demo_config, trained_work_dir / 'iter_2.pth',
                       '--tta', '--work-dir', tmp_path, '--cfg-options',
                       *demo_options, 'test_dataloader.dataset.indices=2',
                       cwd=tmp_path).stdout
     assert 'Iter(test) [2/2]' in output
-    assert set(_printed_summary(output)) == {'aAcc', 'mIoU', 'mAcc'}
+    assert set(printed_summary(output)) == {'aAcc', 'mIoU', 'mAcc'}
     ran = Config.fromfile(tmp_path / demo_config.name)
     assert ran.model.type == 'SegTTAModel'
     assert ran.model.module.backbone.type == 'FCNVGG16'
