@@ -11,7 +11,7 @@ weights is a table of names rather than code; this is why the backbone is not
 built on ``mmcv.cnn.VGG``, whose layers are anonymous ``features.N`` entries and
 which has no conv fc6/fc7.
 """
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import ConvModule
@@ -23,6 +23,11 @@ from mmseg.registry import MODELS
 MODES = ('caffe', 'modern')
 # VGG16: number of 3x3 convs in each of the five stages.
 STAGE_DEPTHS = (2, 2, 3, 3, 3)
+# From-scratch initialisation; ImageNet or converted weights replace it.
+DEFAULT_INIT = [
+    dict(type='Kaiming', layer='Conv2d'),
+    dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+]
 
 
 @MODELS.register_module()
@@ -47,6 +52,7 @@ class FCNVGG16(BaseModule):
         norm_cfg (dict, optional): Norm layer after each conv (modern mode
             only). Defaults to None.
         init_cfg (dict or list[dict], optional): Initialisation config.
+            Defaults to Kaiming for convs, ones for norm weights.
     """
 
     def __init__(self,
@@ -58,10 +64,8 @@ class FCNVGG16(BaseModule):
                  fc6_kernel: int = 7,
                  dropout_ratio: float = 0.5,
                  norm_cfg: Optional[dict] = None,
-                 init_cfg=(dict(type='Kaiming', layer='Conv2d'),
-                           dict(type='Constant', val=1,
-                                layer=['_BatchNorm', 'GroupNorm']))):
-        super().__init__(init_cfg=list(init_cfg) if init_cfg else None)
+                 init_cfg: Union[dict, List[dict], None] = DEFAULT_INIT):
+        super().__init__(init_cfg=init_cfg)
         if mode not in MODES:
             raise ValueError(f'FCNVGG16 mode must be one of {MODES}, got '
                              f'{mode!r}')
