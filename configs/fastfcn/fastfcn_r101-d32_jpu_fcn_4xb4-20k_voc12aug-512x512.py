@@ -1,0 +1,5 @@
+# FastFCN: R-101 + JPU + reduced FCN head; VOC + aug, 512x512, 20k iters.
+_base_ = './fastfcn_r50-d32_jpu_fcn_4xb4-20k_voc12aug-512x512.py'
+model = dict(
+    pretrained='checkpoints/resnet101_v1c.pth',
+    backbone=dict(depth=101))
