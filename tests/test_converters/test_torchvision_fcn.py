@@ -1,0 +1,199 @@
+"""torchvision fcn_resnet50/101 -> fcn_mm: the converted weights in
+configs/fcn_torchvision give torchvision's logits (decode and auxiliary),
+which depends on mmseg's contract_dilation reproducing where torchvision
+dilates; bad state dicts are refused by key."""
+import copy
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from reference_resnet import ReferenceResNet, calibrate, fcn_head
+
+import fcn_mm  # noqa: F401  (registers the models)
+from fcn_mm.converters import ConversionError, convert_torchvision_fcn
+from fcn_mm.utils import allow_mmengine_checkpoints
+
+REPO = Path(__file__).resolve().parents[2]
+VOC = 21
+
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    init_default_scope('mmseg')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    """On maps of 8x8 to 32x32, OpenMP's thread sync costs more than a
+    second thread gives (100x more on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class TorchvisionFCN(nn.Module):
+    """torchvision's FCN: ``backbone`` (IntermediateLayerGetter over its
+    ResNet, no avgpool/fc), ``classifier``, ``aux_classifier``; logits
+    upsampled with align_corners=False."""
+
+    def __init__(self, blocks=(3, 4, 6, 3), num_classes=VOC, aux=True):
+        super().__init__()
+        self.backbone = ReferenceResNet(blocks, dilate=(False, True, True))
+        self.classifier = fcn_head(2048, num_classes)
+        self.aux_classifier = fcn_head(1024, num_classes) if aux else None
+
+    def forward(self, x):
+        _, _, c3, c4 = self.backbone(x)
+        size = x.shape[2:]
+        return tuple(
+            F.interpolate(head(feat), size, mode='bilinear',
+                          align_corners=False)
+            for head, feat in ((self.classifier, c4),
+                               (self.aux_classifier, c3)))
+
+
+def build(config, **backbone_changes):
+    cfg = Config.fromfile(REPO / config)
+    cfg.model.backbone.update(backbone_changes)
+    return MODELS.build(copy.deepcopy(cfg.model))
+
+
+def fcn_mm_outputs(model, x):
+    model.eval()
+    metas = [dict(img_shape=x.shape[2:])] * len(x)
+    with torch.no_grad():
+        feats = model.extract_feat(x)
+        out = model.decode_head.predict(feats, metas, model.test_cfg)
+        aux = resize(model.auxiliary_head(feats), size=x.shape[2:],
+                     mode='bilinear', align_corners=False)
+    return out, aux
+
+
+@pytest.fixture(scope='module')
+def converted():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 64, 64)
+    source = calibrate(TorchvisionFCN(), x)
+    state_dict, info = convert_torchvision_fcn(source.state_dict())
+    return source, state_dict, info, x
+
+
+def test_converted_weights_reproduce_torchvision_logits(converted):
+    source, state_dict, info, x = converted
+    assert info['config'] == ('configs/fcn_torchvision/fcn_r50b-d8_4xb4-20k_'
+                              'voc12aug-512x512.py')
+    assert info['depth'] == 50 and info['aux'] and info['cfg_options'] == []
+    assert info['dataset_meta']['classes'][0] == 'background'
+    model = build(info['config'])
+    model.load_state_dict(state_dict, strict=True)
+    with torch.no_grad():
+        expected = source(x)
+    got = fcn_mm_outputs(model, x)
+    for e, g in zip(expected, got):
+        assert e.shape == g.shape == (2, VOC, 64, 64)
+        assert e.std() > 0.1  # not a vacuous comparison
+        assert (e - g).abs().max() < 1e-4
+    # Dilating the first block of layer3/layer4 too (contract_dilation=False)
+    # is the same network with other outputs.
+    other = build(info['config'], contract_dilation=False)
+    other.load_state_dict(state_dict, strict=True)
+    assert (fcn_mm_outputs(other, x)[0] - expected[0]).abs().max() > 1e-2
+
+
+def test_r101_keys_and_shapes_are_those_of_its_config():
+    with torch.device('meta'):
+        source = TorchvisionFCN(blocks=(3, 4, 23, 3)).state_dict()
+        state_dict, info = convert_torchvision_fcn(source)
+        model = build(info['config'])
+    assert info['config'] == ('configs/fcn_torchvision/fcn_r101b-d8_4xb4-20k_'
+                              'voc12aug-512x512.py')
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in state_dict.items()} == expected
+
+
+def test_other_classes_and_no_aux_are_config_options():
+    with torch.device('meta'):
+        source = TorchvisionFCN(num_classes=5, aux=False).state_dict()
+        state_dict, info = convert_torchvision_fcn(
+            {'epoch': 30, 'state_dict': source})
+    assert not any(k.startswith('auxiliary_head') for k in state_dict)
+    assert info['cfg_options'] == [
+        'model.decode_head.num_classes=5',
+        'model.auxiliary_head.num_classes=5', 'model.auxiliary_head=None'
+    ]
+    assert 'dataset_meta' not in info
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / 'tools' / 'model_converters' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_writes_a_checkpoint_the_config_loads(converted, tmp_path,
+                                                  capsys):
+    source, state_dict, info, _ = converted
+    src, dst = tmp_path / 'fcn_resnet50.pth', tmp_path / 'fcn_mm.pth'
+    torch.save(source.state_dict(), src)
+    main = load_tool('torchvision_fcn2mmseg').main
+    assert main([str(src), str(dst)]) == 0
+    printed = capsys.readouterr().out
+    assert f'converted {len(state_dict)} tensors of torchvision FCN' in printed
+    assert f'tools/test.py {info["config"]} {dst}' in printed
+    allow_mmengine_checkpoints()  # what tools/test.py does: weights only
+    model = build(info['config'])
+    load_checkpoint(model, str(dst), strict=True)
+    for key, value in state_dict.items():
+        assert torch.equal(model.state_dict()[key], value)
+
+
+@pytest.fixture(scope='module')
+def meta_source():
+    """Meta-device weights: keys and shapes are all the checks read."""
+    with torch.device('meta'):
+        return TorchvisionFCN().state_dict()
+
+
+def test_missing_unknown_and_misshapen_keys_are_named(meta_source):
+    state = dict(meta_source)
+    del state['backbone.layer4.0.downsample.1.weight']
+    with pytest.raises(ConversionError, match=(
+            r'missing key\(s\) backbone.layer4.0.downsample.1.weight')):
+        convert_torchvision_fcn(state)
+    state = dict(meta_source, **{'backbone.fc.weight': torch.zeros(1)})
+    with pytest.raises(ConversionError,
+                       match=r'unexpected key\(s\) backbone.fc.weight'):
+        convert_torchvision_fcn(state)
+    key = 'aux_classifier.0.weight'
+    state = dict(meta_source, **{key: torch.zeros(256, 512, 3, 3)})
+    with pytest.raises(ConversionError, match=(
+            rf'{key}: expected shape \(256, 1024, 3, 3\).*found '
+            r'\(256, 512, 3, 3\)')):
+        convert_torchvision_fcn(state)
+
+
+def test_imagenet_resnets_and_other_depths_are_refused(meta_source):
+    imagenet = {k[len('backbone.'):]: v for k, v in meta_source.items()
+                if k.startswith('backbone.')}
+    imagenet['fc.weight'] = torch.zeros(1000, 2048)
+    with pytest.raises(ConversionError,
+                       match='ImageNet ResNet.*model.pretrained'):
+        convert_torchvision_fcn(imagenet)
+    with pytest.raises(ConversionError,
+                       match=r'missing key\(s\) backbone.conv1.weight'):
+        convert_torchvision_fcn({'conv1.weight': torch.zeros(1)})
+    with torch.device('meta'):
+        truncated = TorchvisionFCN(blocks=(3, 4, 6, 2)).state_dict()
+    with pytest.raises(ConversionError, match=r'\(3, 4, 6, 2\) blocks'):
+        convert_torchvision_fcn(truncated)
