@@ -4,13 +4,15 @@ Prints aAcc, mIoU and mAcc and the per-class table; the options are those of
 mmseg 1.x's ``tools/test.py``.
 """
 import argparse
+import sys
 
 from mmengine.dist import is_main_process
 from prettytable import PrettyTable
 
 from fcn_mm.utils import (add_runner_arguments, allow_mmengine_checkpoints,
                           build_runner, drop_training, enable_test_outputs,
-                          enable_tta, existing_file, load_run_config)
+                          enable_tta, existing_file, launcher_problem,
+                          load_run_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,6 +37,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    problem = launcher_problem(args.launcher)
+    if problem:
+        sys.exit(f'error: {problem}')
     cfg = load_run_config(
         args.config,
         work_dir=args.work_dir,

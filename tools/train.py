@@ -4,10 +4,11 @@ The options are those of mmseg 1.x's ``tools/train.py``; ``--resume`` picks up
 the last checkpoint in the work dir.
 """
 import argparse
+import sys
 
 from fcn_mm.utils import (add_runner_arguments, allow_mmengine_checkpoints,
                           build_runner, enable_amp, existing_file,
-                          load_run_config)
+                          launcher_problem, load_run_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,6 +29,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    problem = launcher_problem(args.launcher)
+    if problem:
+        sys.exit(f'error: {problem}')
     cfg = load_run_config(
         args.config,
         work_dir=args.work_dir,
