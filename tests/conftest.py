@@ -2,6 +2,7 @@
 import re
 
 import pytest
+import tool_runs
 
 
 @pytest.fixture(scope='session')
@@ -31,3 +32,36 @@ def _printed_summary(output: str) -> dict:
 def printed_summary():
     """``printed_summary(output) -> {'aAcc': .., 'mIoU': .., 'mAcc': ..}``."""
     return _printed_summary
+
+
+@pytest.fixture(scope='session')
+def demo_options(demo_voc_root) -> list:
+    """``--cfg-options`` that point the demo config at the generated data and
+    keep runs small and single-process: no workers, 2 images a batch, a log
+    line (and a scalars.json line) for every iteration, no validation."""
+    options = [
+        f'train_dataloader.dataset.datasets.{i}.data_root={demo_voc_root}'
+        for i in range(2)
+    ] + [f'{loader}.dataset.data_root={demo_voc_root}'
+         for loader in ('val_dataloader', 'test_dataloader')]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.num_workers=0',
+                    f'{loader}.persistent_workers=False']
+    return options + [
+        'train_dataloader.batch_size=2',
+        'train_cfg.val_begin=1000000',
+        'default_hooks.logger.interval=1',
+        'log_processor.window_size=1',
+    ]
+
+
+@pytest.fixture(scope='session')
+def run_tool():
+    """``run_tool(tool, *args, cwd=..., expect_success=True)``: run a tool
+    as a user would, see :func:`tool_runs.run_tool`."""
+    return tool_runs.run_tool
+
+
+@pytest.fixture(scope='session')
+def demo_config():
+    return tool_runs.DEMO_CONFIG

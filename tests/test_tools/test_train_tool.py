@@ -1,19 +1,6 @@
 """tools/train.py end to end: --resume continues a run exactly."""
-import json
-
 import pytest
-
-
-def _logged_scalars(work_dir):
-    """Per-iteration training scalars of every run in ``work_dir``, in order:
-    {iteration: {'loss': ..., 'lr': ..., ...}}."""
-    scalars = {}
-    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if 'iter' in record:  # validation lines have only 'step'
-                scalars[record['iter']] = record
-    return scalars
+from tool_runs import logged_scalars
 
 
 @pytest.mark.slow
@@ -40,7 +27,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, run_tool,
                        cwd=tmp_path).stdout
     assert 'resumed epoch: 0, iter: 4' in resumed
 
-    expected, got = _logged_scalars(unbroken), _logged_scalars(broken)
+    expected, got = logged_scalars(unbroken), logged_scalars(broken)
     assert sorted(expected) == sorted(got) == list(range(1, 9))
     for iteration in range(1, 9):
         for key in ('loss', 'decode.acc_seg', 'lr'):

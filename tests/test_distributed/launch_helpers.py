@@ -1,0 +1,116 @@
+"""Helpers for launching the demo FCN-8s on CPU (gloo) from tests.
+
+Every run talks to 127.0.0.1 only, and every wait has a timeout: a run that
+hangs is killed with every process under it and fails the test.
+"""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from fcn_mm.utils import MMENGINE_CHECKPOINT_GLOBALS
+from tool_runs import logged_scalars  # noqa: F401  (re-exported for tests)
+
+TESTS = Path(__file__).resolve().parents[1]
+REPO = TESTS.parent
+DETERMINISTIC_CONFIG = (Path(__file__).parent / 'configs' /
+                        'fcn8s_demo_deterministic.py')
+RUN_TIMEOUT = 300  # seconds for one launch; a few iterations take ~20 s
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def launch_env(**variables) -> dict:
+    """The environment for a launch script: one thread per process (the
+    machine has 2 cores), the master on loopback, plus ``variables``."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1')
+    env.update({name: str(value) for name, value in variables.items()})
+    return env
+
+
+def start_script(script: str, *args, env: dict,
+                 cwd: Path) -> subprocess.Popen:
+    """Start ``tools/<script>``, stdout and stderr into a temporary file (a
+    pipe nobody reads while the test polls would stall the run)."""
+    log = tempfile.TemporaryFile(mode='w+')
+    process = subprocess.Popen(['bash', str(REPO / 'tools' / script),
+                                *map(str, args)],
+                               cwd=cwd,
+                               env=env,
+                               stdout=log,
+                               stderr=subprocess.STDOUT,
+                               text=True)
+    process.log = log
+    return process
+
+
+def descendants(pid: int) -> list:
+    """Pids of the processes under ``pid``, children first. torchrun starts
+    each worker in a session of its own, so a process group kill misses
+    them."""
+    found = []
+    for task in Path(f'/proc/{pid}/task').glob('*'):
+        try:
+            children = (task / 'children').read_text().split()
+        except OSError:  # the task ended meanwhile
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+def finish(process: subprocess.Popen, timeout: float = RUN_TIMEOUT,
+           expect_success: bool = True) -> str:
+    """Wait for a started script; on timeout kill it and everything under
+    it. Return its output, failing with its tail if it should have
+    succeeded."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for pid in [*descendants(process.pid), process.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait(timeout=30)
+        process.log.seek(0)
+        pytest.fail(f'killed after {timeout} s:\n{process.log.read()[-5000:]}')
+    process.log.seek(0)
+    output = process.log.read()
+    process.log.close()
+    if expect_success:
+        assert process.returncode == 0, output[-5000:]
+    return output
+
+
+def run_script(script: str, *args, env: dict, cwd: Path,
+               timeout: float = RUN_TIMEOUT,
+               expect_success: bool = True) -> subprocess.CompletedProcess:
+    """Run ``tools/<script>`` to the end, see :func:`finish`."""
+    process = start_script(script, *args, env=env, cwd=cwd)
+    output = finish(process, timeout, expect_success)
+    return subprocess.CompletedProcess(process.args, process.returncode,
+                                       output)
+
+
+def load_state_dict(path: Path) -> dict:
+    with torch.serialization.safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS)):
+        return torch.load(path, weights_only=True)['state_dict']
+
+
+def max_abs_diff(a: dict, b: dict) -> float:
+    """Largest difference between two state dicts with the same keys."""
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+

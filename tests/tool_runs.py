@@ -1,0 +1,41 @@
+"""Running the tools as a user would, and reading what they logged.
+
+Plain functions shared by the tool, distributed and demo tests (``tests/`` is
+on ``sys.path`` as the folder of the top conftest).
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO / 'configs' / 'demo' / 'fcn8s_voc_aug_demo.py'
+
+
+def run_tool(tool: str, *args, cwd: Path,
+              expect_success: bool = True) -> subprocess.CompletedProcess:
+    """Run ``tools/<tool>.py`` in a fresh interpreter, stdout and stderr
+    merged into ``.stdout``; fail with its last lines if it should succeed
+    and did not."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / f'{tool}.py'), *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600)
+    if expect_success:
+        assert result.returncode == 0, result.stdout[-5000:]
+    return result
+
+
+def logged_scalars(work_dir):
+    """Per-iteration training scalars of every run in ``work_dir``, in order:
+    {iteration: {'loss': ..., 'lr': ..., ...}}."""
+    scalars = {}
+    for path in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if 'iter' in record:  # validation lines have only 'step'
+                scalars[record['iter']] = record
+    return scalars
