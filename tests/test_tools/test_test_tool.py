@@ -1,6 +1,7 @@
 """tools/test.py end to end: its metrics are the confusion-matrix ones."""
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,22 @@ def test_refuses_a_checkpoint_with_a_foreign_object(tmp_path, run_tool,
     assert result.returncode != 0
     assert (f'Refused to load checkpoint {checkpoint}: it holds the object '
             f'{_Foreign.__module__}._Foreign') in result.stdout
+
+
+def test_a_label_outside_the_classes_stops_with_its_file(
+        tmp_path, trained_work_dir, run_tool, demo_config, demo_options,
+        demo_voc_root):
+    voc = tmp_path / 'VOC2012'
+    shutil.copytree(demo_voc_root, voc)
+    first_val = (voc / 'ImageSets/Segmentation/val.txt').read_text().split()[0]
+    bad = voc / 'SegmentationClass' / f'{first_val}.png'
+    label = np.array(Image.open(bad))
+    label[0, 0] = 37
+    Image.fromarray(label).save(bad)  # a grayscale PNG, as a user might
+    options = [o.replace(str(demo_voc_root), str(voc)) for o in demo_options]
+    result = run_tool('test', demo_config, trained_work_dir / 'iter_2.pth',
+                      '--work-dir', tmp_path / 'work', '--cfg-options',
+                      *options, cwd=tmp_path, expect_success=False)
+    assert result.returncode != 0
+    assert f'{bad}: label values [37] are outside the classes 0..20' \
+        in result.stdout

@@ -6,6 +6,7 @@ crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=21),  # names a bad label file
     dict(
         type='RandomResize',
         scale=(2048, 512),
@@ -21,6 +22,7 @@ test_pipeline = [
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     # Labels load after Resize: metrics are computed at the original size.
     dict(type='LoadAnnotations'),
+    dict(type='CheckSegLabels', num_classes=21),
     dict(type='PackSegInputs'),
 ]
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]

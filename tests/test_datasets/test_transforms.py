@@ -1,0 +1,52 @@
+"""CheckSegLabels: real labels pass, unusable ones fail naming the file."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mmseg.datasets.transforms import LoadAnnotations
+from PIL import Image
+
+from fcn_mm.datasets import CheckSegLabels
+
+REAL_VOC = (Path(__file__).resolve().parents[3] / 'shared' / 'data' /
+            'real_samples' / 'VOCdevkit' / 'VOC2012' / 'SegmentationClass')
+REAL_ADE = (Path(__file__).resolve().parents[3] / 'shared' / 'data' /
+            'real_samples' / 'ADEChallengeData2016' / 'annotations' /
+            'validation')
+
+
+def load(path, reduce_zero_label=False):
+    return LoadAnnotations()(dict(
+        seg_map_path=str(path), reduce_zero_label=reduce_zero_label,
+        seg_fields=[]))
+
+
+@pytest.mark.parametrize('path', sorted(REAL_VOC.glob('*.png')),
+                         ids=lambda p: p.stem)
+def test_real_voc_labels_pass(path):
+    results = load(path)
+    assert CheckSegLabels(num_classes=21)(results) is results
+
+
+@pytest.mark.parametrize('path', sorted(REAL_ADE.glob('*.png')),
+                         ids=lambda p: p.stem)
+def test_real_ade20k_labels_pass_after_reduce_zero_label(path):
+    CheckSegLabels(num_classes=150)(load(path, reduce_zero_label=True))
+
+
+def test_out_of_range_label_names_the_file_and_values(tmp_path):
+    label = np.zeros((5, 7), np.uint8)
+    label[0, 0], label[1, 1], label[2, 2] = 21, 40, 255
+    path = tmp_path / 'bad.png'
+    Image.fromarray(label).save(path)
+    with pytest.raises(ValueError, match=r'bad\.png: label values \[21, 40\] '
+                       r'are outside the classes 0\.\.20'):
+        CheckSegLabels(num_classes=21)(load(path))
+
+
+def test_rgb_label_image_names_the_file(tmp_path):
+    path = tmp_path / 'rgb.png'
+    Image.open(sorted(REAL_VOC.glob('*.png'))[0]).convert('RGB').save(path)
+    with pytest.raises(ValueError, match=r'rgb\.png: the label map has shape '
+                       r'\(\d+, \d+, 3\).*single-channel'):
+        CheckSegLabels(num_classes=21)(load(path))
