@@ -56,9 +56,17 @@ if ! "$PY" -c 'import mmcv.ops' >/dev/null 2>&1; then
   # mmseg 1.2.2 imports mmcv.ops, so mmcv-lite is not enough, and it asserts
   # mmcv < 2.2.0; no wheel exists for this torch, so compile the ops (about
   # 6 minutes on 2 cores the first time; pip's wheel cache makes it seconds).
-  step "building mmcv 2.1.0 with its compiled ops (first time ~6 min)" \
-    "install gcc/g++ and the Python headers (apt-get install build-essential python3-dev)" \
-    env MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" --no-build-isolation mmcv==2.1.0
+  MMCV_ENV=(MAX_JOBS="${MAX_JOBS:-$(nproc)}")
+  MMCV_PIP=()
+  if "$PY" -c 'import sys, torch; sys.exit(torch.version.cuda is None)' >/dev/null 2>&1; then
+    # A CUDA torch: build the CUDA ops too, and bypass pip's wheel cache,
+    # which is keyed by the sdist and may hold an earlier CPU-only build.
+    MMCV_ENV+=(FORCE_CUDA=1)
+    MMCV_PIP=(--no-cache-dir)
+  fi
+  step "building mmcv 2.1.0 with its compiled ops (first time 6-12 min)" \
+    "install gcc/g++ and the Python headers (apt-get install build-essential python3-dev); for CUDA ops also nvcc" \
+    env "${MMCV_ENV[@]}" "${PIP[@]}" --no-build-isolation "${MMCV_PIP[@]}" mmcv==2.1.0
 fi
 step "installing mmsegmentation 1.2.2 and fcn_mm" "check that PyPI is reachable" \
   "${PIP[@]}" mmsegmentation==1.2.2 -e "$ROOT" --no-build-isolation
