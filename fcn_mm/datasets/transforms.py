@@ -14,7 +14,8 @@ from mmseg.registry import TRANSFORMS
 class CheckSegLabels(BaseTransform):
     """Raise, naming the file, on a label map the model cannot learn from.
 
-    Goes right after ``LoadAnnotations`` (so after ``reduce_zero_label``).
+    Goes right after ``LoadAnnotations`` (so after ``reduce_zero_label``);
+    without a loaded label (inference) it passes the results through.
 
     Args:
         num_classes (int): Classes of the dataset; valid labels are
@@ -27,6 +28,10 @@ class CheckSegLabels(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results: dict) -> dict:
+        if 'gt_seg_map' not in results:
+            # Inference on unlabelled images: mmseg's inference_model drops
+            # LoadAnnotations from the test pipeline and keeps the rest.
+            return results
         seg = results['gt_seg_map']
         path = results.get('seg_map_path', '<label map>')
         if seg.ndim != 2:

@@ -50,3 +50,9 @@ def test_rgb_label_image_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=r'rgb\.png: the label map has shape '
                        r'\(\d+, \d+, 3\).*single-channel'):
         CheckSegLabels(num_classes=21)(load(path))
+
+
+def test_unlabelled_inference_passes_through():
+    # mmseg's inference_model removes LoadAnnotations from the test pipeline.
+    results = dict(img_path='x.jpg', img=np.zeros((4, 4, 3), np.uint8))
+    assert CheckSegLabels(num_classes=21)(results) is results
