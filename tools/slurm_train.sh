@@ -1,40 +1,12 @@
 #!/usr/bin/env bash
 # Train on a Slurm cluster, one task per GPU:
 #   tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [tools/train.py options]
-# Environment (mmseg's names):
-#   GPUS           tasks in all                     (default 4)
-#   GPUS_PER_NODE  tasks and GPUs per node; 0 for CPU-only nodes (default 4)
-#   CPUS_PER_TASK  CPU cores per task               (default 5)
-#   SRUN_ARGS      more srun options, e.g. "--quotatype=spot" (default none)
-#   PORT           port of the rendezvous on the first node (default 29500)
+# Environment: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS, PORT, as
+# described in tools/slurm_run.sh.
 set -euo pipefail
 if (( $# < 4 )); then
   echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [tools/train.py options]" >&2
   exit 2
 fi
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-WORK_DIR=$4
-shift 4
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ -z "${PYTHON:-}" ]]; then  # the project's venv, else the one on PATH
-  PYTHON=python
-  [[ -x "$ROOT/.venv/bin/python" ]] && PYTHON="$ROOT/.venv/bin/python"
-fi
-GPUS=${GPUS:-4}
-GPUS_PER_NODE=${GPUS_PER_NODE:-4}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-read -ra EXTRA <<< "${SRUN_ARGS:-}"
-PER_NODE=()
-if (( GPUS_PER_NODE > 0 )); then
-  PER_NODE=(--gres="gpu:$GPUS_PER_NODE" --ntasks-per-node="$GPUS_PER_NODE")
-fi
-
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-export MASTER_PORT=${PORT:-${MASTER_PORT:-29500}}
-exec srun -p "$PARTITION" --job-name="$JOB_NAME" --ntasks="$GPUS" \
-  "${PER_NODE[@]}" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \
-  "${EXTRA[@]}" \
-  "$PYTHON" -u "$ROOT/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
-  --launcher=slurm "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/slurm_run.sh" "$1" "$2" train.py \
+  "$3" --work-dir="$4" --launcher=slurm "${@:5}"
