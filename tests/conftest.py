@@ -1,8 +1,40 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures.
+
+Modules opt into the scope and thread fixtures with
+``pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')``.
+"""
 import re
 
 import pytest
 import tool_runs
+
+
+@pytest.fixture
+def mmseg_scope():
+    """mmseg's default registry scope, as the runner sets from a config's
+    ``default_scope``, so that ``MODELS.build`` finds mmseg's classes."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One torch thread for a module of small tensors: OpenMP's thread sync
+    costs more than a second thread gives (100x more on a busy 2-core
+    machine)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='session')
+def load_tool():
+    """``load_tool('tools/x/y.py')``: import a tool script as a module, to
+    call its ``parse_args``/``main`` in-process; see
+    :func:`tool_runs.load_tool`."""
+    return tool_runs.load_tool
 
 
 @pytest.fixture(scope='session')

@@ -3,13 +3,26 @@
 Plain functions shared by the tool, distributed and demo tests (``tests/`` is
 on ``sys.path`` as the folder of the top conftest).
 """
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / 'configs' / 'demo' / 'fcn8s_voc_aug_demo.py'
+
+
+def load_tool(path: str) -> ModuleType:
+    """Import the tool at ``path`` (relative to the repository) as a module;
+    its ``if __name__ == '__main__'`` block does not run."""
+    path = REPO / path
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{path.parent.name}_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_tool(tool: str, *args, cwd: Path,

@@ -28,7 +28,7 @@ MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 PORT=${PORT:-29500}
 
 # Standard library only: fails in milliseconds instead of torchrun hanging.
-"$PYTHON" "$ROOT/fcn_mm/utils/launch_check.py" --nnodes "$NNODES" \
+"$PYTHON" "$ROOT/fcn_mm/engine/launch_check.py" --nnodes "$NNODES" \
   --node-rank "$NODE_RANK" --nproc-per-node "$GPUS" \
   --master-addr "$MASTER_ADDR" --port "$PORT" \
   --timeout "${MASTER_TIMEOUT:-60}"

@@ -35,7 +35,7 @@ if [[ ! "$MAX_RESTARTS" =~ ^[0-9]+$ ]]; then
 fi
 
 # Standard library only: fails in milliseconds instead of torchrun hanging.
-"$PYTHON" "$ROOT/fcn_mm/utils/launch_check.py" --nnodes "$NNODES" \
+"$PYTHON" "$ROOT/fcn_mm/engine/launch_check.py" --nnodes "$NNODES" \
   --node-rank "$NODE_RANK" --nproc-per-node "$GPUS" \
   --master-addr "$MASTER_ADDR" --port "$PORT" \
   --timeout "${MASTER_TIMEOUT:-60}"

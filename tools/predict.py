@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from mmseg.apis import inference_model, init_model
 
-from fcn_mm.utils import allow_mmengine_checkpoints
-from fcn_mm.utils.palette import save_palette_png
+import fcn_mm  # noqa: F401  (registers the models, lets checkpoints load)
+from fcn_mm.fileio import save_palette_png
 
 
 def parse_args():
@@ -33,7 +33,6 @@ def main():
     for path in [args.config, args.checkpoint, *args.images]:
         if not Path(path).is_file():
             sys.exit(f'error: {path} does not exist or is not a file')
-    allow_mmengine_checkpoints()
     model = init_model(args.config, args.checkpoint, device=args.device)
     palette = model.dataset_meta['palette']
     for image in map(Path, args.images):

@@ -9,10 +9,11 @@ import sys
 from mmengine.dist import is_main_process
 from prettytable import PrettyTable
 
-from fcn_mm.utils import (add_runner_arguments, allow_mmengine_checkpoints,
-                          build_runner, drop_training, enable_test_outputs,
-                          enable_tta, existing_file, launcher_problem,
-                          load_run_config)
+from fcn_mm.apis import (add_runner_arguments, drop_training,
+                         enable_test_outputs, enable_tta, existing_file,
+                         load_run_config)
+from fcn_mm.engine.launch_check import launcher_problem
+from fcn_mm.engine.runner import build_runner
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,7 +52,6 @@ def main(argv=None) -> dict:
     enable_test_outputs(cfg, out=args.out, show_dir=args.show_dir)
     if args.tta:
         enable_tta(cfg)
-    allow_mmengine_checkpoints()
     # The runner's logger prints the per-class table and the summary line.
     metrics = build_runner(cfg).test()
     if is_main_process():

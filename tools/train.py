@@ -6,9 +6,10 @@ the last checkpoint in the work dir.
 import argparse
 import sys
 
-from fcn_mm.utils import (add_runner_arguments, allow_mmengine_checkpoints,
-                          build_runner, enable_amp, existing_file,
-                          launcher_problem, load_run_config)
+from fcn_mm.apis import (add_runner_arguments, enable_amp, existing_file,
+                         load_run_config)
+from fcn_mm.engine.launch_check import launcher_problem
+from fcn_mm.engine.runner import build_runner
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,7 +42,6 @@ def main(argv=None) -> None:
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
-    allow_mmengine_checkpoints()
     build_runner(cfg).train()
 
 

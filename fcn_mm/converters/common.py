@@ -16,10 +16,10 @@ from typing import Dict, Iterable, Mapping, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..utils.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
+from ..engine.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
                                 UntrustedCheckpointError,
                                 load_from_local_weights_only)
-from ..utils.palette import atomic_write
+from ..fileio import atomic_write
 
 __all__ = [
     'ConversionError', 'Shape', 'Table', 'apply_table', 'load_source',
@@ -63,7 +63,7 @@ def load_source(path: str) -> dict:
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        fcn_mm.utils.UntrustedCheckpointError: The file holds other objects.
+        fcn_mm.engine.UntrustedCheckpointError: The file holds other objects.
         ConversionError: The file is not a torch checkpoint at all.
     """
     try:

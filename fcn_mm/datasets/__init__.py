@@ -1,9 +1,9 @@
-"""Dataset-format logic: the VOC 2012 + SBD conversion and a synthetic VOC."""
-from .synthetic import DEMO_CLASSES, make_demo_dataset
-from .transforms import CheckSegLabels
-from .voc_aug import DatasetConversionError, convert_voc_aug, voc_palette
+"""Transforms that check data, and the dataset-format logic tools call.
 
-__all__ = [
-    'CheckSegLabels', 'DEMO_CLASSES', 'DatasetConversionError', 'convert_voc_aug',
-    'make_demo_dataset', 'voc_palette'
-]
+``import fcn_mm`` registers :class:`CheckSegLabels`; the VOC + SBD conversion
+(:mod:`.voc_aug`) and the synthetic demo set (:mod:`.synthetic`) are imported
+by the tools that use them.
+"""
+from .transforms import CheckSegLabels
+
+__all__ = ['CheckSegLabels']

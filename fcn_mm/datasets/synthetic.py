@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from scipy.io import savemat
 from scipy.sparse import csc_matrix
 
-from ..utils.palette import save_palette_png
+from ..fileio import save_palette_png
 from .voc_aug import IGNORE_INDEX, NUM_CLASSES, voc_palette, write_id_list
 
 __all__ = ['DEMO_CLASSES', 'make_demo_dataset']

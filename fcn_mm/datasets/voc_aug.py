@@ -26,7 +26,7 @@ import numpy as np
 from mmengine.utils import ProgressBar
 from scipy.io import loadmat
 
-from ..utils.palette import TMP_SUFFIX, atomic_write, save_palette_png
+from ..fileio import TMP_SUFFIX, atomic_write, save_palette_png
 
 __all__ = [
     'DatasetConversionError', 'convert_voc_aug', 'load_sbd_mask',

@@ -20,7 +20,7 @@ from reference_resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_fastfcn
-from fcn_mm.utils import allow_mmengine_checkpoints
+from fcn_mm.engine import allow_mmengine_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
 ADE = 150

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fcn_mm.utils import MMENGINE_CHECKPOINT_GLOBALS
+from fcn_mm.engine import MMENGINE_CHECKPOINT_GLOBALS
 from tool_runs import logged_scalars  # noqa: F401  (re-exported for tests)
 
 TESTS = Path(__file__).resolve().parents[1]

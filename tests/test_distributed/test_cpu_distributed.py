@@ -1,4 +1,4 @@
-"""fcn_mm.utils.distributed: CPUSyncBatchNorm and the gloo set-up."""
+"""fcn_mm.engine.distributed and .sync_bn: CPUSyncBatchNorm and the gloo set-up."""
 import datetime
 import os
 import time
@@ -10,8 +10,9 @@ import torch.multiprocessing as mp
 from mmengine.config import Config
 from torch import nn
 
-from fcn_mm.utils import CPUSyncBatchNorm, setup_distributed
-from fcn_mm.utils import distributed as distributed_module
+from fcn_mm.engine import distributed as distributed_module
+from fcn_mm.engine.distributed import setup_distributed
+from fcn_mm.engine.sync_bn import CPUSyncBatchNorm
 
 from launch_helpers import free_port
 

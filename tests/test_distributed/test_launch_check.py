@@ -1,4 +1,4 @@
-"""fcn_mm.utils.launch_check: each launch mistake is one line, found fast."""
+"""fcn_mm.engine.launch_check: each launch mistake is one line, found fast."""
 import socket
 import subprocess
 import sys
@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from fcn_mm.utils import (launch_check, launcher_problem, layout_problem,
-                          master_problem)
+from fcn_mm.engine import launch_check
+from fcn_mm.engine.launch_check import (launcher_problem, layout_problem,
+                                        master_problem)
 
 from launch_helpers import free_port
 

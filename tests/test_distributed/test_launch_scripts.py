@@ -48,7 +48,7 @@ def test_dist_train_runs_torchrun_with_the_node_layout(tmp_path, echo_bin):
     output = run_script('dist_train.sh', 'a.py', 4, '--amp', env=env,
                         cwd=tmp_path).stdout
     check, torchrun = _calls(output)['python']
-    assert check[0] == str(REPO / 'fcn_mm/utils/launch_check.py')
+    assert check[0] == str(REPO / 'fcn_mm/engine/launch_check.py')
     assert torchrun == [
         '-m', 'torch.distributed.run', '--nnodes', '2', '--nproc-per-node',
         '4', '--node-rank', '1', '--master-addr', '127.0.0.2',

@@ -1,4 +1,4 @@
-"""fcn_mm.utils.checkpoint: mmengine checkpoints load weights-only on torch
+"""fcn_mm.engine.checkpoint: mmengine checkpoints load weights-only on torch
 2.6+, and anything else in a checkpoint is refused with a useful error."""
 import os
 import pickle
@@ -10,7 +10,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from fcn_mm.utils import (MMENGINE_CHECKPOINT_GLOBALS,
+from fcn_mm.engine import (MMENGINE_CHECKPOINT_GLOBALS,
                           UntrustedCheckpointError, allow_mmengine_checkpoints,
                           load_from_local_weights_only)
 

@@ -1,5 +1,5 @@
 """Command lines of tools/train.py and tools/test.py and what they do to the
-config (fcn_mm.utils.run_config)."""
+config (fcn_mm.apis.run_config)."""
 import importlib.util
 import os
 import os.path as osp
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from fcn_mm.utils import (build_runner, drop_training, enable_amp,
-                          enable_test_outputs, enable_tta, load_run_config)
+from fcn_mm.apis import (drop_training, enable_amp, enable_test_outputs,
+                         enable_tta, load_run_config)
+from fcn_mm.engine.runner import build_runner
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / 'configs' / 'demo' / 'fcn8s_voc_aug_demo.py')

@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from fcn_mm.utils import MMENGINE_CHECKPOINT_GLOBALS
+from fcn_mm.engine import MMENGINE_CHECKPOINT_GLOBALS
 
 NUM_CLASSES = 21
 IGNORE_INDEX = 255

@@ -18,7 +18,7 @@ import sys
 
 from fcn_mm.converters import (ConversionError, convert_fastfcn, load_source,
                                save_checkpoint)
-from fcn_mm.utils import UntrustedCheckpointError
+from fcn_mm.engine import UntrustedCheckpointError
 
 
 def parse_args(argv=None) -> argparse.Namespace:

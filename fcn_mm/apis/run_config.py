@@ -12,14 +12,10 @@ from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.runner import Runner
-from mmseg.registry import RUNNERS
-
-from .distributed import setup_distributed
 
 __all__ = [
     'add_runner_arguments', 'existing_file', 'load_run_config', 'enable_amp',
-    'drop_training', 'enable_test_outputs', 'enable_tta', 'build_runner'
+    'drop_training', 'enable_test_outputs', 'enable_tta'
 ]
 
 
@@ -211,21 +207,3 @@ def enable_tta(cfg: Config) -> None:
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build mmengine's ``Runner``, or the runner named by ``cfg.runner_type``.
-
-    A distributed run on a machine without CUDA gets gloo and CPU DDP first,
-    see :func:`fcn_mm.utils.distributed.setup_distributed`.
-
-    Args:
-        cfg (Config): The run's config.
-
-    Returns:
-        Runner: The runner.
-    """
-    setup_distributed(cfg)
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)

@@ -6,7 +6,7 @@ timeout). These checks turn each of them into one line that says what was
 expected, what was found and what to do.
 
 Two places use them: ``tools/dist_train.sh`` and ``tools/dist_test.sh`` run
-this file before torchrun (``python fcn_mm/utils/launch_check.py --help``), and
+this file before torchrun (``python fcn_mm/engine/launch_check.py --help``), and
 ``tools/train.py``/``tools/test.py`` call :func:`launcher_problem` for the
 environment a launcher must set. Only the standard library is imported here,
 so the shell scripts' check starts in milliseconds, not after torch loads.
