@@ -28,11 +28,9 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
-from scipy.io import savemat
-from scipy.sparse import csc_matrix
-
-from ..fileio import save_palette_png
-from .voc_aug import IGNORE_INDEX, NUM_CLASSES, voc_palette, write_id_list
+from ..fileio import atomic_write, save_palette_png
+from .sbd import contours, sbd_mat_bytes
+from .voc_aug import IGNORE_INDEX, voc_palette, write_id_list
 
 __all__ = ['DEMO_CLASSES', 'make_demo_dataset']
 
@@ -47,9 +45,6 @@ DEMO_CLASSES: Dict[int, Tuple[int, int, int]] = {
 
 _MIN_SIZE, _MAX_SIZE = 96, 160  # image side range in pixels, both inclusive
 _JPEG_QUALITY = 90
-# scipy stamps the creation time into the 116-byte MAT-file header text; a
-# fixed text keeps the files byte-identical for the same seed.
-_MAT_HEADER = b'MATLAB 5.0 MAT-file, written by fcn_mm.datasets.synthetic'
 
 
 def _unique_ids(rng: np.random.Generator, count: int) -> List[str]:
@@ -118,38 +113,8 @@ def _make_scene(seed: int, index: int) -> Tuple[np.ndarray, np.ndarray]:
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-def _contours(label: np.ndarray) -> np.ndarray:
-    """Pixels with a differently labelled 8-neighbour: a 2 px wide band."""
-    height, width = label.shape
-    padded = np.pad(label, 1, mode='edge')
-    edge = np.zeros(label.shape, bool)
-    for dy in range(3):
-        for dx in range(3):
-            edge |= padded[dy:dy + height, dx:dx + width] != label
-    return edge
-
-
-def _sbd_mat_bytes(label: np.ndarray) -> bytes:
-    """Encode clean labels as an SBD ``cls/<id>.mat`` file."""
-    edges = _contours(label)
-    boundaries = np.empty((NUM_CLASSES - 1, 1), dtype=object)
-    for cls in range(1, NUM_CLASSES):
-        boundaries[cls - 1, 0] = csc_matrix(edges & (label == cls))
-    present = np.unique(label)
-    gt = dict(
-        Segmentation=label,
-        Boundaries=boundaries,
-        CategoriesPresent=present[present > 0].astype(np.uint8).reshape(-1, 1))
-    buffer = io.BytesIO()
-    savemat(buffer, dict(GTcls=gt), do_compression=True)
-    data = bytearray(buffer.getvalue())
-    data[:116] = _MAT_HEADER.ljust(116)
-    return bytes(data)
-
-
 def _write(path: str, data: bytes) -> None:
-    with open(path, 'wb') as f:
-        f.write(data)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def make_demo_dataset(root: str,
@@ -235,7 +200,7 @@ def make_demo_dataset(root: str,
             jpeg, format='JPEG', quality=_JPEG_QUALITY)
         _write(osp.join(folders['jpeg'], f'{image_id}.jpg'), jpeg.getvalue())
         if image_id in voc_ids:
-            voc_label = np.where(_contours(label), IGNORE_INDEX, label)
+            voc_label = np.where(contours(label), IGNORE_INDEX, label)
             save_palette_png(
                 voc_label.astype(np.uint8),
                 osp.join(folders['voc_cls'], f'{image_id}.png'),
@@ -246,7 +211,7 @@ def make_demo_dataset(root: str,
                 jpeg.getvalue())
             _write(
                 osp.join(folders['sbd_cls'], f'{image_id}.mat'),
-                _sbd_mat_bytes(label))
+                sbd_mat_bytes(label))
 
     write_id_list(sorted(voc_train), osp.join(folders['voc_lists'],
                                               'train.txt'))
