@@ -22,7 +22,7 @@ def mmseg_scope():
 
 def test_configs_are_found():
     names = {p.relative_to(CONFIG_DIR).as_posix() for p in CONFIGS}
-    assert {'fcn8s_voc_aug.py', 'demo/fcn8s_voc_aug_demo.py'} <= names
+    assert {'fcn8s_voc_aug.py', 'demo/fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py'} <= names
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_config_loads_and_builds(path):
 
 @pytest.mark.parametrize('mode', ['caffe', 'modern'])
 def test_fcn8s_trains_two_iterations(mode, demo_voc_root, tmp_path):
-    cfg = Config.fromfile(CONFIG_DIR / 'demo' / 'fcn8s_voc_aug_demo.py')
+    cfg = Config.fromfile(CONFIG_DIR / 'demo' / 'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
     cfg.work_dir = str(tmp_path)
     cfg.model.backbone.mode = cfg.model.decode_head.mode = mode
     if mode == 'caffe':

@@ -6,7 +6,8 @@
 # near zero into full-size differences. lr 1e-3: a BN net amplifies
 # rounding by up to 1/sqrt(eps) per layer, and at 1e-2 that noise alone
 # (two BN implementations, same data) reaches 1e-4 after 5 iterations.
-_base_ = '../../../configs/demo/fcn8s_voc_aug_demo.py'
+_base_ = ('../../../configs/demo/'
+          'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
 crop_size = (64, 64)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
