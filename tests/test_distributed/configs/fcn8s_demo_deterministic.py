@@ -20,8 +20,8 @@ model = dict(
     backbone=dict(dropout_ratio=0),
     decode_head=dict(dropout_ratio=0))
 train_dataloader = dict(dataset=dict(datasets=[
-    dict(_base_.dataset_voc_train, pipeline=train_pipeline),
-    dict(_base_.dataset_sbd_aug, pipeline=train_pipeline),
+    dict(_base_.dataset_train, pipeline=train_pipeline),
+    dict(_base_.dataset_aug, pipeline=train_pipeline),
 ]))
 optim_wrapper = dict(optimizer=dict(
     _delete_=True, type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4))
