@@ -13,10 +13,10 @@ installed ``torchfcn`` package. Its model files import ``fcn`` only to download
 weights, so a stub stands in for it and the package ``__init__`` (which needs
 torchvision) is skipped. Without a source the row is skipped.
 
-Example (the table in the converters' report)::
+Example (the FCN-8s table in the README's Benchmarks section)::
 
     python benchmarks/fcn8s_speed.py --torchfcn-src /tmp/dl/torchfcn-1.9.7 \
-        --device cpu --warmup 1 --iters 3 --size 512
+        --device cpu --warmup 1 --iters 5 --size 512
 """
 import argparse
 import importlib
@@ -88,7 +88,8 @@ def load_torchfcn_fcn8s(models_dir):
 
 
 def build(name, args):
-    """(model, train_step(x, y), infer(x), parameters to optimise)."""
+    """(model, train_step(x, y), infer(x)); train_step's SGD updates the
+    parameters the model's own training optimises."""
     import torch
     import torch.nn.functional as F
 

@@ -9,8 +9,7 @@ writes; configs reach it through ``custom_imports`` in
 """
 from .datasets import CheckSegLabels
 from .engine import allow_mmengine_checkpoints
-from .models import (FastFCNJPU, FastFCNJPUX, FCN8sHead, FCNVGG16,
-                     ReducedFCNHead)
+from .models import FastFCNJPU, FCN8sHead, FCNVGG16, ReducedFCNHead
 
 __version__ = '0.1.0'
 
@@ -20,5 +19,5 @@ allow_mmengine_checkpoints()
 
 __all__ = [
     'CheckSegLabels', 'FCNVGG16', 'FCN8sHead', 'ReducedFCNHead', 'FastFCNJPU',
-    'FastFCNJPUX', '__version__'
+    '__version__'
 ]

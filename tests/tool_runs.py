@@ -11,7 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / 'configs' / 'demo' / 'fcn8s_voc_aug_demo.py'
+DEMO_CONFIG = (REPO / 'configs' / 'demo' /
+               'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
 
 
 def load_tool(path: str) -> ModuleType:

@@ -9,8 +9,8 @@ cd "$ROOT"
 bash tools/setup_env.sh
 PY=.venv/bin/python
 DATA=data/demo
-CONFIG=configs/demo/fcn8s_voc_aug_demo.py
-WORK_DIR=work_dirs/fcn8s_voc_aug_demo
+CONFIG=configs/demo/fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py
+WORK_DIR=work_dirs/demo
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 
 SECONDS=0

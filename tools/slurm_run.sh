@@ -13,11 +13,7 @@ PARTITION=$1
 JOB_NAME=$2
 TOOL=$3
 shift 3
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ -z "${PYTHON:-}" ]]; then  # the project's venv, else the one on PATH
-  PYTHON=python
-  [[ -x "$ROOT/.venv/bin/python" ]] && PYTHON="$ROOT/.venv/bin/python"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/python_env.sh"
 GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
@@ -27,7 +23,6 @@ if (( GPUS_PER_NODE > 0 )); then
   PER_NODE=(--gres="gpu:$GPUS_PER_NODE" --ntasks-per-node="$GPUS_PER_NODE")
 fi
 
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export MASTER_PORT=${PORT:-${MASTER_PORT:-29500}}
 exec srun -p "$PARTITION" --job-name="$JOB_NAME" --ntasks="$GPUS" \
   "${PER_NODE[@]}" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \

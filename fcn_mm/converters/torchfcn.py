@@ -12,8 +12,8 @@ The variant is read off the keys (``score_pool3`` means FCN-8s,
 ``score_pool4`` alone FCN-16s, neither FCN-32s), except that ``FCN8sAtOnce``
 has exactly FCN-8s's layers: it differs only in scaling pool4 and pool3 before
 scoring them. Its weights must be converted with ``variant='fcn8s-atonce'``
-and used with ``configs/fcn8s-atonce-caffe_vgg16_voc12.py``; with the plain
-FCN-8s config they give wrong predictions without any error.
+and used with ``configs/fcn8s/fcn8s-atonce-caffe_vgg16_voc12.py``; with the
+plain FCN-8s config they give wrong predictions without any error.
 """
 from collections import OrderedDict
 from typing import Dict, Mapping, Tuple
@@ -42,10 +42,10 @@ CLASS_NAMES = {
 }
 # The config each variant's converted weights are tested with.
 CONFIGS = {
-    'fcn32s': 'configs/fcn32s-caffe_vgg16_voc12.py',
-    'fcn16s': 'configs/fcn16s-caffe_vgg16_voc12.py',
-    'fcn8s': 'configs/fcn8s-caffe_vgg16_voc12.py',
-    'fcn8s-atonce': 'configs/fcn8s-atonce-caffe_vgg16_voc12.py',
+    'fcn32s': 'configs/fcn8s/fcn32s-caffe_vgg16_voc12.py',
+    'fcn16s': 'configs/fcn8s/fcn16s-caffe_vgg16_voc12.py',
+    'fcn8s': 'configs/fcn8s/fcn8s-caffe_vgg16_voc12.py',
+    'fcn8s-atonce': 'configs/fcn8s/fcn8s-atonce-caffe_vgg16_voc12.py',
 }
 # pytorch-fcn's published weights are PASCAL VOC's 20 classes + background.
 VOC_NUM_CLASSES = 21

@@ -9,11 +9,18 @@ runner is built (the runner then skips ``init_dist``) and names
 :class:`CPUDistributedDataParallel` as the model wrapper, which runs DDP on
 CPU and swaps SyncBN layers for :class:`CPUSyncBatchNorm`. With CUDA nothing
 changes: nccl and mmengine's own path.
+
+On CPU and CUDA alike, a worker that torchrun started ends with it
+(:func:`end_with_launcher`): torchrun starts each worker in a session of its
+own, so when the agent is killed outright nothing else stops them.
 """
+import ctypes
 import datetime
 import logging
 import os
+import signal
 import subprocess
+import sys
 from typing import Optional
 
 import torch
@@ -27,8 +34,11 @@ from torch import nn
 from .sync_bn import CPUSyncBatchNorm
 
 __all__ = [
-    'CPUDistributedDataParallel', 'setup_distributed', 'init_cpu_process_group'
+    'CPUDistributedDataParallel', 'setup_distributed', 'init_cpu_process_group',
+    'end_with_launcher'
 ]
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 # mmengine's Runner.wrap_model looks the type up in mmengine's root registry,
@@ -95,11 +105,51 @@ def init_cpu_process_group(launcher: str,
         **kwargs)
 
 
+def end_with_launcher(sig: int = signal.SIGTERM) -> None:
+    """Have Linux send this torchrun worker ``sig`` when its agent dies.
+
+    torchrun stops its workers with SIGTERM when it shuts down; killed with
+    SIGKILL it cannot, and its workers, each in a session of its own, would
+    train on as orphans. ``prctl(PR_SET_PDEATHSIG)`` makes the kernel signal
+    the worker when its parent (the agent) exits, however it exits. An agent
+    that died before this call cannot signal any more: when the launch
+    scripts name it (``FCN_MM_LAUNCHER_PID``, tools/dist_run.sh) and the
+    parent is no longer that process, this raises instead.
+
+    Does nothing outside Linux or outside a process torchrun started.
+
+    Args:
+        sig (int): The signal to receive. Defaults to SIGTERM, as torchrun
+            sends.
+
+    Raises:
+        RuntimeError: The agent named by ``FCN_MM_LAUNCHER_PID`` has already
+            exited.
+    """
+    if not sys.platform.startswith('linux') or \
+            'TORCHELASTIC_RUN_ID' not in os.environ:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        print_log(
+            f'prctl(PR_SET_PDEATHSIG) failed ({os.strerror(error)}): this '
+            'worker will not stop by itself if torchrun is killed',
+            logger='current', level=logging.WARNING)
+        return
+    launcher = os.environ.get('FCN_MM_LAUNCHER_PID', '')
+    if launcher.isdigit() and os.getppid() != int(launcher):
+        raise RuntimeError(
+            f'torchrun (PID {launcher}) that started this worker has exited; '
+            'stopping instead of training without it. Start the run again.')
+
+
 def setup_distributed(cfg: Config) -> None:
     """Prepare a distributed run of ``cfg`` on a machine without CUDA.
 
-    With ``cfg.launcher`` 'none', or with CUDA, this does nothing: mmengine
-    starts nccl itself. Otherwise it starts the gloo process group (unless
+    Under torchrun (``launcher='pytorch'``) it first makes the worker end
+    with the agent (:func:`end_with_launcher`). With ``cfg.launcher`` 'none',
+    or with CUDA, it does nothing else: mmengine starts nccl itself. Otherwise it starts the gloo process group (unless
     one exists), records the backend in ``env_cfg.dist_cfg`` and, when the
     config names no other wrapper, wraps the model in
     :class:`CPUDistributedDataParallel` with mmengine's default options.
@@ -108,6 +158,8 @@ def setup_distributed(cfg: Config) -> None:
         cfg (Config): The run's config, changed in place.
     """
     launcher = cfg.get('launcher', 'none')
+    if launcher == 'pytorch':
+        end_with_launcher()
     if launcher == 'none' or torch.cuda.is_available():
         return
     env_cfg = cfg.setdefault('env_cfg', {})

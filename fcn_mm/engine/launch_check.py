@@ -1,12 +1,15 @@
 """Pre-flight checks of a distributed launch, so that mistakes fail fast.
 
 A wrong ``NODE_RANK``, a busy master port or an unreachable master make
-torchrun wait for peers that never come (up to its 15-minute rendezvous
-timeout). These checks turn each of them into one line that says what was
-expected, what was found and what to do.
+torchrun wait for peers that never come: in torch 2.13, 900 s with the static
+rendezvous the launch scripts use by default (``LaunchConfig`` fills in
+``timeout=900``, torch/distributed/launcher/api.py) and 600 s with the c10d
+rendezvous of elastic mode (``join_timeout``). These checks turn each of them
+into one line that says what was expected, what was found and what to do.
 
-Two places use them: ``tools/dist_train.sh`` and ``tools/dist_test.sh`` run
-this file before torchrun (``python fcn_mm/engine/launch_check.py --help``), and
+Two places use them: ``tools/dist_run.sh`` (under ``dist_train.sh`` and
+``dist_test.sh``) runs this file before torchrun
+(``python fcn_mm/engine/launch_check.py --help``), and
 ``tools/train.py``/``tools/test.py`` call :func:`launcher_problem` for the
 environment a launcher must set. Only the standard library is imported here,
 so the shell scripts' check starts in milliseconds, not after torch loads.

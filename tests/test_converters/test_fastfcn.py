@@ -16,7 +16,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from reference_resnet import ReferenceResNet, calibrate, fcn_head
+from references.fastfcn_authors import JPU, conv_bn_relu, up
+from references.resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_fastfcn
@@ -41,51 +42,8 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def up(x, size):
-    """The authors' up_kwargs: bilinear, align_corners=True."""
-    return F.interpolate(x, size, mode='bilinear', align_corners=True)
-
-
-# The authors' modules (wuhuikai/FastFCN encoding/nn/customize.py,
-# encoding/models/{fcn,encnet,psp}.py), their attribute names, plain torch.
-class Separable(nn.Module):
-
-    def __init__(self, cin, cout, dilation):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cin, 3, padding=dilation,
-                               dilation=dilation, groups=cin, bias=False)
-        self.bn = nn.BatchNorm2d(cin)
-        self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
-
-    def forward(self, x):
-        return self.pointwise(self.bn(self.conv1(x)))
-
-
-def conv_bn_relu(cin, cout, k=3):
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU())
-
-
-class JPU(nn.Module):
-
-    def __init__(self, in_channels=(512, 1024, 2048), width=512):
-        super().__init__()
-        self.conv3, self.conv4, self.conv5 = (conv_bn_relu(c, width)
-                                              for c in in_channels)
-        for k in range(1, 5):
-            setattr(self, f'dilation{k}', nn.Sequential(
-                Separable(3 * width, width, 2**(k - 1)),
-                nn.BatchNorm2d(width), nn.ReLU()))
-
-    def forward(self, c2, c3, c4):
-        p2 = self.conv3(c2)
-        size = p2.shape[2:]
-        feat = torch.cat(
-            [up(self.conv5(c4), size), up(self.conv4(c3), size), p2], 1)
-        return torch.cat(
-            [getattr(self, f'dilation{k}')(feat) for k in range(1, 5)], 1)
-
-
+# The authors' heads (wuhuikai/FastFCN encoding/models/{fcn,encnet,psp}.py),
+# their attribute names, plain torch; their JPU is in tests/references.
 class FCNHead(nn.Module):
 
     def __init__(self, in_channels, num_classes):

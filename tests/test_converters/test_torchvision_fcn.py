@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from reference_resnet import ReferenceResNet, calibrate, fcn_head
+from references.resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_torchvision_fcn

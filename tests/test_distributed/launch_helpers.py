@@ -69,6 +69,28 @@ def descendants(pid: int) -> list:
     return found
 
 
+def worker_pid(agent_pid: int, rank: int) -> int:
+    """The pid of torchrun's worker of ``rank``, found by its environment."""
+    for pid in descendants(agent_pid):
+        try:
+            environ = Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')
+        except OSError:  # ended meanwhile
+            continue
+        if f'RANK={rank}'.encode() in environ:
+            return pid
+    raise LookupError(f'torchrun {agent_pid} has no worker of rank {rank}')
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan's zombie lasts
+    until init reaps it, which a container's init may never do)."""
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return False
+    return stat.rpartition(')')[2].split()[0] != 'Z'
+
+
 def finish(process: subprocess.Popen, timeout: float = RUN_TIMEOUT,
            expect_success: bool = True) -> str:
     """Wait for a started script; on timeout kill it and everything under

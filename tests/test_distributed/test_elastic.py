@@ -8,20 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from launch_helpers import (descendants, finish, free_port, launch_env,
-                            load_state_dict, logged_scalars, start_script)
-
-
-def _worker_with_rank(agent_pid: int, rank: int) -> int:
-    """The pid of torchrun's worker of ``rank``, found by its environment."""
-    for pid in descendants(agent_pid):
-        try:
-            environ = Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')
-        except OSError:  # ended meanwhile
-            continue
-        if f'RANK={rank}'.encode() in environ:
-            return pid
-    raise LookupError(f'torchrun {agent_pid} has no worker of rank {rank}')
+from launch_helpers import (finish, free_port, launch_env, load_state_dict,
+                            logged_scalars, start_script, worker_pid)
 
 
 def _wait_for_checkpoint(work_dir: Path, name: str, process,
@@ -48,7 +36,7 @@ def test_killed_worker_resumes_to_the_same_weights(tmp_path, two_node_run,
         env=launch_env(MAX_RESTARTS=1, PORT=free_port()), cwd=tmp_path)
     try:
         _wait_for_checkpoint(work_dir, 'iter_5.pth', process)
-        os.kill(_worker_with_rank(process.pid, 1), signal.SIGKILL)
+        os.kill(worker_pid(process.pid, 1), signal.SIGKILL)
     except (AssertionError, LookupError):
         finish(process, timeout=1)  # stops the run; fails with its log
         raise

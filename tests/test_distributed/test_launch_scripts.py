@@ -8,8 +8,8 @@ import pytest
 
 from launch_helpers import REPO, free_port, launch_env, run_script
 
-SCRIPTS = ('dist_train.sh', 'dist_test.sh', 'slurm_train.sh',
-           'slurm_test.sh')
+SCRIPTS = ('dist_train.sh', 'dist_test.sh', 'dist_run.sh', 'slurm_train.sh',
+           'slurm_test.sh', 'slurm_run.sh', 'python_env.sh')
 
 
 @pytest.mark.parametrize('script', SCRIPTS)

@@ -5,12 +5,13 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
-from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.models.decode_heads.fcn8s_head import bilinear_kernel
+
+pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
 
 TINY = dict(stage_channels=(4, 8, 16, 32, 32), fc_channels=32)
 
@@ -167,5 +168,21 @@ def test_backbone_rejects_bad_config(backbone, match):
         MODELS.build(dict(type='FCNVGG16', **backbone))
 
 
-def test_segmentor_is_mmseg_encoder_decoder():
-    assert isinstance(build_fcn('modern', backbone=TINY), EncoderDecoder)
+@pytest.mark.parametrize('mode', ['caffe', 'modern'])
+def test_mmseg_predict_gives_the_argmax_label_map_at_input_size(mode):
+    """mmseg's segmentor API end to end: predict() resizes, crops and
+    argmaxes what this backbone and head compute."""
+    model = build_fcn(mode, num_classes=5, backbone=TINY)
+    for p in model.decode_head.parameters():  # non-zero scores
+        torch.nn.init.normal_(p)
+    size = (37, 53)
+    sample = SegDataSample(metainfo=dict(img_shape=size, ori_shape=size,
+                                         pad_shape=size))
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        [result] = model.predict(x, [sample])
+        logits = model.inference(x, [sample.metainfo])[0]
+    assert result.pred_sem_seg.data.shape == (1, *size)
+    assert torch.equal(result.seg_logits.data, logits)
+    assert torch.equal(result.pred_sem_seg.data[0], logits.argmax(0))
+    assert result.pred_sem_seg.data.unique().numel() > 1

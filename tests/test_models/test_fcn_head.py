@@ -11,6 +11,8 @@ import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.models.decode_heads import ReducedFCNHead
 from fcn_mm.models.necks import FastFCNJPU  # noqa: F401  (registers it)
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
+
 
 def samples(n, h, w, num_classes):
     return [

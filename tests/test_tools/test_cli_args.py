@@ -13,7 +13,8 @@ from fcn_mm.apis import (drop_training, enable_amp, enable_test_outputs,
 from fcn_mm.engine.runner import build_runner
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / 'configs' / 'demo' / 'fcn8s_voc_aug_demo.py')
+CONFIG = str(REPO / 'configs' / 'demo' /
+             'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
 
 
 def _tool(name):
@@ -70,7 +71,7 @@ def test_train_options_reach_the_config(train_tool):
 
 def test_work_dir_defaults_to_the_config_name(tmp_path):
     assert load_run_config(CONFIG).work_dir == osp.join(
-        './work_dirs', 'fcn8s_voc_aug_demo')
+        './work_dirs', 'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96')
     own = tmp_path / 'own.py'
     own.write_text(f"_base_ = '{CONFIG}'\nwork_dir = 'mine'\n")
     assert load_run_config(str(own)).work_dir == 'mine'

@@ -5,12 +5,12 @@ MMSegmentation's ``tools/model_converters/*2mmseg.py``::
 
     python tools/model_converters/torchfcn2mmseg.py \
         fcn8s_from_caffe.pth checkpoints/fcn8s-caffe_vgg16_voc12.pth
-    python tools/test.py configs/fcn8s-caffe_vgg16_voc12.py \
+    python tools/test.py configs/fcn8s/fcn8s-caffe_vgg16_voc12.py \
         checkpoints/fcn8s-caffe_vgg16_voc12.pth
 
 FCN8sAtOnce weights have FCN8s's keys: convert them with
 ``--variant fcn8s-atonce`` and test them with
-``configs/fcn8s-atonce-caffe_vgg16_voc12.py``.
+``configs/fcn8s/fcn8s-atonce-caffe_vgg16_voc12.py``.
 """
 import argparse
 import sys

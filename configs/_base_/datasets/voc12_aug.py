@@ -1,7 +1,8 @@
 # PASCAL VOC 2012 + SBD "aug": train = VOC train (1464) + SBD aug (9118) = 10582
 # images (tools/convert_datasets/voc_aug.py builds the aug part), val = VOC val.
-dataset_type = 'PascalVOCDataset'
-data_root = 'data/VOCdevkit/VOC2012'
+# mmseg's own base; the pipelines are restated only to check each label file
+# after loading it, and so are the two training sets that use them.
+_base_ = 'mmseg::_base_/datasets/pascal_voc12_aug.py'
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -15,6 +16,7 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PhotoMetricDistortion'),
+    dict(type='Pad', size=crop_size),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
@@ -25,53 +27,10 @@ test_pipeline = [
     dict(type='CheckSegLabels', num_classes=21),
     dict(type='PackSegInputs'),
 ]
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale_factor=r, keep_ratio=True)
-             for r in img_ratios],
-            [dict(type='RandomFlip', prob=0., direction='horizontal'),
-             dict(type='RandomFlip', prob=1., direction='horizontal')],
-            [dict(type='LoadAnnotations')],
-            [dict(type='PackSegInputs')],
-        ]),
-]
-# Named so that leaves can restate the ConcatDataset with another data_root.
-dataset_voc_train = dict(
-    type=dataset_type,
-    data_root=data_root,
-    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-    ann_file='ImageSets/Segmentation/train.txt',
-    pipeline=train_pipeline)
-dataset_sbd_aug = dict(
-    type=dataset_type,
-    data_root=data_root,
-    data_prefix=dict(
-        img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
-    ann_file='ImageSets/Segmentation/aug.txt',
-    pipeline=train_pipeline)
-dataset_voc_val = dict(
-    type=dataset_type,
-    data_root=data_root,
-    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-    ann_file='ImageSets/Segmentation/val.txt',
-    pipeline=test_pipeline)
+# mmseg's names; leaves restate the ConcatDataset from them (another root).
+dataset_train = dict(_base_.dataset_train, pipeline=train_pipeline)
+dataset_aug = dict(_base_.dataset_aug, pipeline=train_pipeline)
 train_dataloader = dict(
-    batch_size=4,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='ConcatDataset', datasets=[dataset_voc_train, dataset_sbd_aug]))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dataset_voc_val)
+    dataset=dict(datasets=[dataset_train, dataset_aug]))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator

@@ -1,14 +1,4 @@
-# The 20k schedule stretched to 160k iterations (same optimiser and poly decay).
-_base_ = './schedule_20k.py'
-max_iters = 160000
-param_scheduler = [
-    dict(
-        type='PolyLR',
-        eta_min=1e-4,
-        power=0.9,
-        begin=0,
-        end=max_iters,
-        by_epoch=False)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters // 10)
-default_hooks = dict(checkpoint=dict(interval=max_iters // 10))
+# mmseg's 160k schedule (SGD, momentum 0.9, poly decay; validation and a
+# checkpoint every 16k iterations), keeping only the last 3 checkpoints.
+_base_ = 'mmseg::_base_/schedules/schedule_160k.py'
+default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))

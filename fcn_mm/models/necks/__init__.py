@@ -1,3 +1,3 @@
-from .jpu import FastFCNJPU, FastFCNJPUX
+from .jpu import FastFCNJPU
 
-__all__ = ['FastFCNJPU', 'FastFCNJPUX']
+__all__ = ['FastFCNJPU']

@@ -6,7 +6,8 @@
 # near zero into full-size differences. lr 1e-3: a BN net amplifies
 # rounding by up to 1/sqrt(eps) per layer, and at 1e-2 that noise alone
 # (two BN implementations, same data) reaches 1e-4 after 5 iterations.
-_base_ = '../../../configs/demo/fcn8s_voc_aug_demo.py'
+_base_ = ('../../../configs/demo/'
+          'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
 crop_size = (64, 64)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -19,8 +20,8 @@ model = dict(
     backbone=dict(dropout_ratio=0),
     decode_head=dict(dropout_ratio=0))
 train_dataloader = dict(dataset=dict(datasets=[
-    dict(_base_.dataset_voc_train, pipeline=train_pipeline),
-    dict(_base_.dataset_sbd_aug, pipeline=train_pipeline),
+    dict(_base_.dataset_train, pipeline=train_pipeline),
+    dict(_base_.dataset_aug, pipeline=train_pipeline),
 ]))
 optim_wrapper = dict(optimizer=dict(
     _delete_=True, type='SGD', lr=1e-3, momentum=0.9, weight_decay=1e-4))

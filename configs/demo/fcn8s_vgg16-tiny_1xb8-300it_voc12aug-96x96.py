@@ -38,9 +38,9 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=2,  # the demo machine has 2 cores
     dataset=dict(datasets=[
-        dict(_base_.dataset_voc_train, data_root=data_root,
+        dict(_base_.dataset_train, data_root=data_root,
              pipeline=train_pipeline),
-        dict(_base_.dataset_sbd_aug, data_root=data_root,
+        dict(_base_.dataset_aug, data_root=data_root,
              pipeline=train_pipeline),
     ]))
 val_dataloader = dict(
