@@ -170,6 +170,13 @@ def _fit(tensor: Tensor, shape: torch.Size) -> Optional[Tensor]:
     return tensor.detach().reshape(shape).contiguous()
 
 
+def _not_finite(tensor: Tensor) -> bool:
+    """Whether a floating tensor with values (not on the meta device) holds
+    NaN or infinity, which would make every prediction NaN."""
+    return (tensor.is_floating_point() and not tensor.is_meta
+            and not bool(torch.isfinite(tensor).all()))
+
+
 def _meta_state_dict(model: Mapping) -> Dict[str, Tensor]:
     """The state dict of the model ``model`` configures, on the meta device.
     """
@@ -202,8 +209,8 @@ def convert(state_dict: Mapping[str, Tensor], rules: Sequence[Rule], *,
         OrderedDict[str, Tensor]: The target's state dict, in its order.
 
     Raises:
-        ConversionError: Source keys are missing, unread or misshapen; one
-            message names them all.
+        ConversionError: Source keys are missing, unread, misshapen or hold
+            NaN; one message names them all.
     """
     expected = _meta_state_dict(model)
     converted, read, missing, misfits = OrderedDict(), set(), [], []
@@ -223,14 +230,20 @@ def convert(state_dict: Mapping[str, Tensor], rules: Sequence[Rule], *,
             misfits.append(
                 f'{name}: expected shape {tuple(value.shape)} (for {key}), '
                 f'found {tuple(state_dict[name].shape)}')
+        elif _not_finite(tensor):
+            misfits.append(f'{name}: holds NaN or infinite values')
         converted[key] = tensor
-    unexpected = [k for k in state_dict if k not in read | set(dropped)]
+    known = read | set(dropped)
+    unexpected = [k for k in state_dict if k not in known]
+    problems = misfits[:3]
     if len(misfits) > 3:
-        misfits[3:] = [f'{len(misfits) - 3} more misshapen keys']
-    problems = misfits + (
-        [f'missing key(s) {listed(missing)}, which {target} has'] if missing
-        else []) + ([f'unexpected key(s) {listed(unexpected)}, layers that '
-                     f'{target} does not have'] if unexpected else [])
+        problems.append(f'{len(misfits) - 3} more such keys')
+    if missing:
+        problems.append(f'missing key(s) {listed(missing)}, which {target} '
+                        'has')
+    if unexpected:
+        problems.append(f'unexpected key(s) {listed(unexpected)}, layers that '
+                        f'{target} does not have')
     if problems:
         raise ConversionError(
             '; '.join(problems) + f'. The {source} checkpoint does not fit '

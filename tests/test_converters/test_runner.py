@@ -73,6 +73,16 @@ def test_fully_connected_weights_fit_the_conv_they_become():
         convert(source, SAME_NAMES, model=TINY, source='s', target='t')
 
 
+def test_weights_that_are_not_finite_are_refused():
+    source = weights()
+    source['conv3_1.conv.weight'][0, 0, 0, 0] = float('nan')
+    source['fc7.conv.bias'][1] = float('inf')
+    with pytest.raises(ConversionError,
+                       match=r'^conv3_1\.conv\.weight: holds NaN or infinite '
+                       r'values; fc7\.conv\.bias: holds NaN'):
+        convert(source, SAME_NAMES, model=TINY, source='s', target='t')
+
+
 def test_all_problems_are_named_in_one_message():
     source = weights()
     del source['conv2_2.conv.bias']

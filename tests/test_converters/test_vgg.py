@@ -150,13 +150,14 @@ def test_caffe_layer_names_convert_to_the_same_weights():
 
 
 def test_full_width_vgg16_fits_the_reference_backbone():
-    source = torchvision_state_dict((64, 128, 256, 512, 512), 4096, 1000,
-                                    empty=True)
-    state_dict, _ = convert_torchvision_vgg16(source)
+    with torch.device('meta'):  # shapes only
+        source = torchvision_state_dict((64, 128, 256, 512, 512), 4096, 1000,
+                                        empty=True)
+        backbone = MODELS.build(dict(type='FCNVGG16', mode='caffe'))
+    state_dict, info = convert_torchvision_vgg16(source)
+    assert info['fc_channels'] == 4096
     assert state_dict['fc6.conv.weight'].shape == (4096, 512, 7, 7)
     assert state_dict['fc7.conv.weight'].shape == (4096, 4096, 1, 1)
-    with torch.device('meta'):  # shapes only
-        backbone = MODELS.build(dict(type='FCNVGG16', mode='caffe'))
     expected = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in state_dict.items()} == expected
 
