@@ -49,15 +49,9 @@ OPTIONAL_SUFFIX = '.num_batches_tracked'
 
 
 def shifted(template: str, offset: int) -> Callable[[re.Match], str]:
-    """A rule's source for layers numbered from another origin.
-
-    Args:
-        template (str): The source key's start, with ``{}`` for the number.
-        offset (int): Added to the rule's first group.
-
-    Returns:
-        Callable: What a :data:`Rule` takes as its source.
-    """
+    """A rule's source for layers numbered from another origin: ``template``
+    (the source key's start) with ``{}`` filled by the rule's first group plus
+    ``offset``."""
     return lambda match: template.format(int(match[1]) + offset)
 
 
@@ -178,8 +172,7 @@ def _not_finite(tensor: Tensor) -> bool:
 
 
 def _meta_state_dict(model: Mapping) -> Dict[str, Tensor]:
-    """The state dict of the model ``model`` configures, on the meta device.
-    """
+    """The state dict of the model ``model`` configures, on the meta device."""
     with warnings.catch_warnings():
         # mmseg's heads warn about their loss defaults whenever one is built;
         # here the model is built for its shapes only.
