@@ -1,6 +1,9 @@
 """Weight converters: checkpoints of other codebases -> fcn_mm's keys.
 
-``tools/model_converters/*.py`` are command lines over these functions.
+Each converter is a name table over :func:`fcn_mm.converters.runner.convert`,
+which checks every key and shape against the target model built on the meta
+device. ``tools/model_converters/*.py`` are command lines over these functions
+(:mod:`fcn_mm.converters.cli`).
 """
 from .common import ConversionError, load_source, save_checkpoint
 from .fastfcn import convert_fastfcn

@@ -1,20 +1,19 @@
-"""What every weight converter shares: reading a foreign checkpoint, checking
-it against a table of expected keys and shapes, and writing the result.
+"""What every weight converter shares at its ends: reading a foreign
+checkpoint (weights only), the dataset a converted model predicts, and writing
+the result atomically.
 
-A converter describes the source as a table ``{source key: (target key,
-source shape, target shape)}`` built from the widths it reads off the source;
-:func:`apply_table` then refuses any missing key, unknown key or wrong shape
-with a message that names the key, and reshapes where the layouts differ
-(fully connected weights that become convolutions). The written checkpoint is
-mmengine's ``{'state_dict': ..., 'meta': ...}``, holding only tensors and plain
-Python values, so torch's weights-only loader reads it.
+The written checkpoint is mmengine's ``{'state_dict': ..., 'meta': ...}``,
+holding only tensors and plain Python values, so torch's weights-only loader
+reads it. :mod:`.runner` does the conversion between the two ends.
 """
 import os
 from collections import OrderedDict
-from typing import Dict, Iterable, Mapping, Optional, Tuple
+from typing import Dict, Iterable, Mapping, Optional
 
 import torch
 from torch import Tensor
+
+from mmseg.registry import DATASETS
 
 from ..engine.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
                                 UntrustedCheckpointError,
@@ -22,13 +21,9 @@ from ..engine.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
 from ..fileio import atomic_write
 
 __all__ = [
-    'ConversionError', 'Shape', 'Table', 'apply_table', 'load_source',
-    'require_keys', 'save_checkpoint', 'unwrap_state_dict'
+    'ConversionError', 'dataset_meta', 'listed', 'load_source',
+    'save_checkpoint', 'unwrap_state_dict'
 ]
-
-Shape = Tuple[int, ...]
-# source key -> (target key, shape in the source, shape in the target)
-Table = Dict[str, Tuple[str, Shape, Shape]]
 
 # Keys under which training scripts nest the weights: pytorch-fcn's Trainer
 # writes 'model_state_dict', mmengine and many others 'state_dict'.
@@ -41,7 +36,8 @@ class ConversionError(ValueError):
     """Raised when a checkpoint does not have the layout a converter reads."""
 
 
-def _listed(keys: Iterable[str]) -> str:
+def listed(keys: Iterable[str]) -> str:
+    """Sorted key names, the first few of them, for a message."""
     keys = sorted(keys)
     shown = ', '.join(keys[:MAX_LISTED])
     more = len(keys) - MAX_LISTED
@@ -109,72 +105,29 @@ def unwrap_state_dict(checkpoint: Mapping) -> Dict[str, Tensor]:
         raise ConversionError(
             'expected a state dict of tensors, or a checkpoint holding one '
             f'under {" or ".join(map(repr, WRAPPER_KEYS))}; found non-tensor '
-            f'entries: {_listed(not_tensors)}')
+            f'entries: {listed(not_tensors)}')
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in checkpoint.items()}
 
 
-def require_keys(state_dict: Mapping, keys: Iterable[str],
-                 source: str) -> None:
-    """Raise :class:`ConversionError` naming any of ``keys`` that is missing.
+def dataset_meta(dataset: str, num_classes: int) -> Dict:
+    """The class names and palette of mmseg's ``dataset`` class, for a
+    converted checkpoint's meta, if its model predicts that many classes.
 
     Args:
-        state_dict (Mapping): The source weights.
-        keys (Iterable[str]): Keys the converter must read before it can
-            build its table (those it takes widths from).
-        source (str): The expected source format, for the message.
-    """
-    missing = [k for k in keys if k not in state_dict]
-    if missing:
-        raise ConversionError(
-            f'missing key(s) {_listed(missing)}: this is not a {source} '
-            f'state dict (found keys such as {_listed(list(state_dict)[:3])})')
-
-
-def apply_table(state_dict: Mapping[str, Tensor], table: Table, *,
-                source: str,
-                dropped: Iterable[str] = ()) -> 'OrderedDict[str, Tensor]':
-    """Rename and reshape ``state_dict`` by ``table``, checking everything.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): The source weights.
-        table (Table): Every source key the format has, with its target key,
-            its expected source shape and its target shape.
-        source (str): The source format, for messages
-            (e.g. ``'pytorch-fcn FCN8s'``).
-        dropped (Iterable[str]): Source keys that are known and not converted
-            (e.g. ImageNet's classifier). Defaults to ().
+        dataset (str): An mmseg dataset type, e.g. ``'PascalVOCDataset'``.
+        num_classes (int): Classes the converted model predicts.
 
     Returns:
-        OrderedDict[str, Tensor]: Target key -> tensor, in table order.
-
-    Raises:
-        ConversionError: A key of the table is missing, a key is neither in the
-            table nor dropped, or a tensor has another shape than expected.
+        dict: ``{'dataset_meta': {'classes': [...], 'palette': [...]}}``, or
+        ``{}`` when the dataset has another number of classes.
     """
-    dropped = set(dropped)
-    missing = [k for k in table if k not in state_dict]
-    if missing:
-        raise ConversionError(
-            f'missing key(s) {_listed(missing)} in the {source} state dict; '
-            'the checkpoint is incomplete or of another variant')
-    unknown = [k for k in state_dict if k not in table and k not in dropped]
-    if unknown:
-        raise ConversionError(
-            f'unexpected key(s) {_listed(unknown)} in the {source} state '
-            'dict; it holds layers this format does not have: check the '
-            'variant and that the checkpoint is the one meant')
-    converted = OrderedDict()
-    for key, (target, shape, target_shape) in table.items():
-        tensor = state_dict[key]
-        if tuple(tensor.shape) != tuple(shape):
-            raise ConversionError(
-                f'{key}: expected shape {tuple(shape)} in a {source} state '
-                f'dict whose widths are read off its other layers, found '
-                f'{tuple(tensor.shape)}; the checkpoint is corrupt or mixes '
-                'layers of different models')
-        converted[target] = tensor.detach().reshape(target_shape).contiguous()
-    return converted
+    meta = DATASETS.get(dataset).METAINFO
+    if len(meta['classes']) != num_classes:
+        return {}
+    return dict(dataset_meta=dict(
+        classes=list(meta['classes']),
+        palette=[list(color) for color in meta['palette']]))
 
 
 def save_checkpoint(state_dict: Mapping[str, Tensor], path: str,

@@ -1,99 +1,59 @@
-"""Conversion tables for bottleneck ResNets (He et al., CVPR 2016).
+"""What the converters of ResNet segmentation nets share.
 
 torchvision's ResNet, the FastFCN authors' (PyTorch-Encoding's) ResNet and
-mmseg's ``ResNet``/``ResNetV1c`` all name their residual stages the same way:
-``layer{1-4}.{block}.conv{1-3}``, ``bn{1-3}`` and, in the first block of a
-stage, ``downsample.0`` (1x1 conv) and ``downsample.1`` (norm). Only the stems
-and the prefixes differ, so the converters of whole models build the stage
-rows here and add their own stem and head rows.
+mmseg's ``ResNet``/``ResNetV1c`` all name their residual stages the same way
+(``layer{1-4}.{block}.conv{1-3}``, ``bn{1-3}``, ``downsample.{0,1}``), and
+torchvision's and PyTorch-Encoding's ``FCNHead`` are the same
+``Sequential(conv3x3, BN, ReLU, Dropout, conv1x1)`` as fcn_mm's
+``ReducedFCNHead``. A converter reads the depth off the source's block counts
+to choose a config; the model of that config gives every shape.
 """
-from collections import OrderedDict
-from typing import Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 from torch import Tensor
 
-from .common import ConversionError, Shape, Table
+from .common import ConversionError
+from .runner import Rule
 
 __all__ = [
-    'BOTTLENECK_DEPTHS', 'add_conv', 'add_norm', 'count_blocks',
-    'resnet_depth', 'bottleneck_stages_table'
+    'BOTTLENECK_DEPTHS', 'fcn_head_rules', 'head_values', 'resnet_depth'
 ]
 
 # Blocks per stage -> depth, for the depths mmseg's ResNet builds.
 BOTTLENECK_DEPTHS = {(3, 4, 6, 3): 50, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
-EXPANSION = 4  # a bottleneck's output is 4x its width
 
 
-def add_conv(table: Table, src: str, dst: str, shape: Shape, *,
-             bias: bool = False) -> None:
-    """Add the rows of a conv (or linear) layer: ``weight`` and ``bias``.
-
-    Args:
-        table (Table): The table to extend.
-        src (str): The layer's name in the source, without ``.weight``.
-        dst (str): Its name in fcn_mm.
-        shape (Shape): Its weight's shape, the same in both.
-        bias (bool): Whether it has a bias. Defaults to False.
-    """
-    table[f'{src}.weight'] = (f'{dst}.weight', shape, shape)
-    if bias:
-        table[f'{src}.bias'] = (f'{dst}.bias', shape[:1], shape[:1])
+def fcn_head_rules(target: str, source: str) -> List[Rule]:
+    """Rules of an FCN head: ``target`` (``'decode_head'``) is read from the
+    ``Sequential`` at ``source``, whose indices 0, 1 and 4 hold weights."""
+    return [(rf'{target}\.convs\.0\.conv\.', f'{source}.0.'),
+            (rf'{target}\.convs\.0\.bn\.', f'{source}.1.'),
+            (rf'{target}\.conv_seg\.', f'{source}.4.')]
 
 
-def add_norm(table: Table, state_dict: Mapping[str, Tensor], src: str,
-             dst: str, channels: int) -> None:
-    """Add the rows of a batch norm layer.
-
-    ``num_batches_tracked`` is converted where the source has it: torch
-    before 0.4.1 did not write it, and it is only read with ``momentum=None``.
-
-    Args:
-        table (Table): The table to extend.
-        state_dict (Mapping[str, Tensor]): The source weights.
-        src (str): The layer's name in the source.
-        dst (str): Its name in fcn_mm.
-        channels (int): Its number of channels.
-    """
-    for name in ('weight', 'bias', 'running_mean', 'running_var'):
-        table[f'{src}.{name}'] = (f'{dst}.{name}', (channels, ), (channels, ))
-    if f'{src}.num_batches_tracked' in state_dict:
-        table[f'{src}.num_batches_tracked'] = (f'{dst}.num_batches_tracked',
-                                               (), ())
-
-
-def count_blocks(state_dict: Mapping[str, Tensor],
-                 prefix: str) -> Tuple[int, ...]:
-    """Blocks in each of the four stages of a ResNet's keys.
+def resnet_depth(state_dict: Mapping[str, Tensor], prefix: str,
+                 source: str) -> int:
+    """The depth of the bottleneck ResNet whose stages are under ``prefix``.
 
     Args:
         state_dict (Mapping[str, Tensor]): The source weights.
         prefix (str): What precedes ``layer1`` in the keys.
-
-    Returns:
-        tuple[int]: One count per stage; 0 where a stage has no keys.
-    """
-    counts = []
-    for stage in range(1, 5):
-        block = 0
-        while f'{prefix}layer{stage}.{block}.conv1.weight' in state_dict:
-            block += 1
-        counts.append(block)
-    return tuple(counts)
-
-
-def resnet_depth(blocks: Tuple[int, ...], source: str) -> int:
-    """The depth of a bottleneck ResNet with ``blocks`` per stage.
-
-    Args:
-        blocks (tuple[int]): What :func:`count_blocks` returned.
         source (str): The source format, for the message.
 
     Returns:
         int: 50, 101 or 152.
 
     Raises:
-        ConversionError: The counts are not those of a depth mmseg builds.
+        ConversionError: The block counts are not those of a depth mmseg
+            builds.
     """
+    blocks = []
+    for stage in range(1, 5):
+        count = 0
+        while f'{prefix}layer{stage}.{count}.conv1.weight' in state_dict:
+            count += 1
+        blocks.append(count)
+    blocks = tuple(blocks)
     if blocks not in BOTTLENECK_DEPTHS:
         known = ', '.join(f'{d}: {b}' for b, d in BOTTLENECK_DEPTHS.items())
         raise ConversionError(
@@ -104,41 +64,17 @@ def resnet_depth(blocks: Tuple[int, ...], source: str) -> int:
     return BOTTLENECK_DEPTHS[blocks]
 
 
-def bottleneck_stages_table(state_dict: Mapping[str, Tensor], *, src: str,
-                            dst: str, in_channels: int, base_channels: int,
-                            blocks: Tuple[int, ...]) -> Table:
-    """Rows of ``layer1``-``layer4``, with the shapes the widths imply.
+def head_values(*, depth: int, num_classes: int,
+                aux: bool) -> Tuple[Dict[str, Any], int]:
+    """Model settings a ResNet net's source fixes, for :func:`target_model`,
+    and the depth of the config to start from (R-50 or R-101).
 
     Args:
-        state_dict (Mapping[str, Tensor]): The source weights (read only for
-            the optional ``num_batches_tracked``).
-        src (str): Prefix of the stages in the source (``'pretrained.'``).
-        dst (str): Prefix in fcn_mm (``'backbone.'``).
-        in_channels (int): Channels the stem gives layer1.
-        base_channels (int): Width of layer1's 3x3 convs (64 in every
-            published ResNet); stage ``i`` has ``base_channels * 2**i``.
-        blocks (tuple[int]): Blocks per stage.
-
-    Returns:
-        Table: source key -> (target key, shape, shape).
+        depth (int): The backbone's depth.
+        num_classes (int): Classes of the decode head (and auxiliary head).
+        aux (bool): Whether the source has an auxiliary head.
     """
-    table: Table = OrderedDict()
-    inplanes = in_channels
-    for stage, num_blocks in enumerate(blocks):
-        planes = base_channels * 2**stage
-        for block in range(num_blocks):
-            name = f'layer{stage + 1}.{block}'
-            s, d = f'{src}{name}', f'{dst}{name}'
-            widths = [(inplanes, planes, 1), (planes, planes, 3),
-                      (planes, EXPANSION * planes, 1)]
-            for i, (cin, cout, k) in enumerate(widths, start=1):
-                add_conv(table, f'{s}.conv{i}', f'{d}.conv{i}',
-                         (cout, cin, k, k))
-                add_norm(table, state_dict, f'{s}.bn{i}', f'{d}.bn{i}', cout)
-            if block == 0:  # every stage's first block changes width or stride
-                add_conv(table, f'{s}.downsample.0', f'{d}.downsample.0',
-                         (EXPANSION * planes, inplanes, 1, 1))
-                add_norm(table, state_dict, f'{s}.downsample.1',
-                         f'{d}.downsample.1', EXPANSION * planes)
-            inplanes = EXPANSION * planes
-    return table
+    values = {'backbone.depth': depth, 'decode_head.num_classes': num_classes}
+    values.update({'auxiliary_head.num_classes': num_classes} if aux else
+                  {'auxiliary_head': None})
+    return values, min(depth, 101)

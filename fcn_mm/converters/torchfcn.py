@@ -14,41 +14,49 @@ has exactly FCN-8s's layers: it differs only in scaling pool4 and pool3 before
 scoring them. Its weights must be converted with ``variant='fcn8s-atonce'``
 and used with ``configs/fcn8s/fcn8s-atonce-caffe_vgg16_voc12.py``; with the
 plain FCN-8s config they give wrong predictions without any error.
+
+All four configs are ``configs/_base_/models/fcn8s_vgg16_caffe.py`` with the
+head options of :data:`HEAD_OPTIONS`; the weights are checked against that
+model.
 """
 from collections import OrderedDict
 from typing import Dict, Mapping, Tuple
 
 from torch import Tensor
 
-from ..models.decode_heads.fcn8s_head import UPSAMPLE_LAYERS
-from .common import (ConversionError, Table, apply_table, require_keys,
-                     unwrap_state_dict)
-from .vgg import vgg16_layer_shapes
+from .common import ConversionError, dataset_meta, unwrap_state_dict
+from .runner import convert, read_shape, target_model
+from .vgg import vgg16_widths
 
 __all__ = ['convert_torchfcn', 'detect_variant', 'VARIANTS', 'CONFIGS']
 
-# FCN8sHead's num_skips for each pytorch-fcn model.
-NUM_SKIPS = OrderedDict([('fcn32s', 0), ('fcn16s', 1), ('fcn8s', 2),
-                         ('fcn8s-atonce', 2)])
-VARIANTS = ('auto', ) + tuple(NUM_SKIPS)
-# FCN8sAtOnce multiplies pool4 by 0.01 and pool3 by 0.0001 before scoring so
-# that all three streams train together from VGG16 (the TPAMI "at-once" net).
-SKIP_SCALES = {'fcn8s-atonce': (0.01, 0.0001)}
+# FCN8sHead's options for each pytorch-fcn model. FCN8sAtOnce multiplies pool4
+# by 0.01 and pool3 by 0.0001 before scoring so that all three streams train
+# together from VGG16 (the TPAMI "at-once" net).
+HEAD_OPTIONS = OrderedDict([
+    ('fcn32s', dict(num_skips=0)),
+    ('fcn16s', dict(num_skips=1)),
+    ('fcn8s', dict(num_skips=2)),
+    ('fcn8s-atonce', dict(num_skips=2, skip_scales=(0.01, 0.0001))),
+])
+VARIANTS = ('auto', ) + tuple(HEAD_OPTIONS)
 CLASS_NAMES = {
     'fcn32s': 'FCN32s',
     'fcn16s': 'FCN16s',
     'fcn8s': 'FCN8s',
     'fcn8s-atonce': 'FCN8sAtOnce'
 }
-# The config each variant's converted weights are tested with.
+# The config each variant's converted weights are tested with (relative to
+# configs/), and the model they all share.
 CONFIGS = {
-    'fcn32s': 'configs/fcn8s/fcn32s-caffe_vgg16_voc12.py',
-    'fcn16s': 'configs/fcn8s/fcn16s-caffe_vgg16_voc12.py',
-    'fcn8s': 'configs/fcn8s/fcn8s-caffe_vgg16_voc12.py',
-    'fcn8s-atonce': 'configs/fcn8s/fcn8s-atonce-caffe_vgg16_voc12.py',
+    'fcn32s': 'fcn8s/fcn32s-caffe_vgg16_voc12.py',
+    'fcn16s': 'fcn8s/fcn16s-caffe_vgg16_voc12.py',
+    'fcn8s': 'fcn8s/fcn8s-caffe_vgg16_voc12.py',
+    'fcn8s-atonce': 'fcn8s/fcn8s-atonce-caffe_vgg16_voc12.py',
 }
-# pytorch-fcn's published weights are PASCAL VOC's 20 classes + background.
-VOC_NUM_CLASSES = 21
+MODEL_CONFIG = '_base_/models/fcn8s_vgg16_caffe.py'
+# pytorch-fcn names its layers as FCNVGG16 and FCN8sHead do.
+RULES = [(r'backbone\.(\w+)\.conv\.', r'\1.'), (r'decode_head\.', '')]
 
 
 def detect_variant(state_dict: Mapping[str, Tensor]) -> str:
@@ -66,14 +74,6 @@ def detect_variant(state_dict: Mapping[str, Tensor]) -> str:
     if 'score_pool4.weight' in state_dict:
         return 'fcn16s'
     return 'fcn32s'
-
-
-def _voc_dataset_meta() -> dict:
-    from mmseg.datasets import PascalVOCDataset
-    meta = PascalVOCDataset.METAINFO
-    return dict(
-        classes=list(meta['classes']),
-        palette=[list(color) for color in meta['palette']])
 
 
 def convert_torchfcn(
@@ -95,7 +95,9 @@ def convert_torchfcn(
         tuple[OrderedDict, dict]: The converted state dict
         (``backbone.*`` and ``decode_head.*``) and a description fit for the
         checkpoint's meta: ``source``, ``variant``, ``config`` (the matching
-        config), ``num_skips``, ``skip_scales``, ``num_classes``,
+        config, relative to ``configs/``) and ``cfg_options`` (what to change
+        in it for a source of other widths), ``num_skips``, ``skip_scales``
+        (at-once only), ``num_classes``,
         ``in_channels``, ``stage_channels``, ``fc_channels`` and, for 21
         classes, VOC's ``dataset_meta`` (class names and palette).
 
@@ -111,60 +113,31 @@ def convert_torchfcn(
     detected = detect_variant(state_dict)
     if variant == 'auto':
         variant = detected
-    elif NUM_SKIPS[variant] != NUM_SKIPS[detected]:
+    elif HEAD_OPTIONS[variant]['num_skips'] != HEAD_OPTIONS[detected][
+            'num_skips']:
         raise ConversionError(
             f'variant {variant!r} was asked for, but the keys are those of '
             f'pytorch-fcn {CLASS_NAMES[detected]}; pass variant '
             f"'{detected}'" + (" or 'fcn8s-atonce'"
                                if detected == 'fcn8s' else '') +
             " or 'auto'")
-    num_skips = NUM_SKIPS[variant]
     source = f'pytorch-fcn {CLASS_NAMES[variant]}'
-
-    # Widths are read off the first conv of each stage, fc6 and score_fr;
-    # every other shape must then agree with them.
-    require_keys(state_dict, [f'conv{s}_1.weight' for s in range(1, 6)] +
-                 ['fc6.weight', 'score_fr.weight'], 'pytorch-fcn FCN')
-    in_channels = int(state_dict['conv1_1.weight'].shape[1])
-    stage_channels = [
-        int(state_dict[f'conv{s}_1.weight'].shape[0]) for s in range(1, 6)
-    ]
-    fc_channels = int(state_dict['fc6.weight'].shape[0])
-    num_classes = int(state_dict['score_fr.weight'].shape[0])
-
-    table: Table = OrderedDict()
-    for name, shape in vgg16_layer_shapes(
-            in_channels=in_channels,
-            stage_channels=stage_channels,
-            fc_channels=fc_channels).items():
-        table[f'{name}.weight'] = (f'backbone.{name}.conv.weight', shape,
-                                   shape)
-        table[f'{name}.bias'] = (f'backbone.{name}.conv.bias', shape[:1],
-                                 shape[:1])
-    scores = OrderedDict([('score_fr', fc_channels),
-                          ('score_pool4', stage_channels[3]),
-                          ('score_pool3', stage_channels[2])])
-    for name, width in list(scores.items())[:num_skips + 1]:
-        shape = (num_classes, width, 1, 1)
-        table[f'{name}.weight'] = (f'decode_head.{name}.weight', shape, shape)
-        table[f'{name}.bias'] = (f'decode_head.{name}.bias', shape[:1],
-                                 shape[:1])
-    for name, stride in UPSAMPLE_LAYERS[num_skips]:
-        # Bias-free transposed convs with kernels twice their stride.
-        shape = (num_classes, num_classes, 2 * stride, 2 * stride)
-        table[f'{name}.weight'] = (f'decode_head.{name}.weight', shape, shape)
-    converted = apply_table(state_dict, table, source=source)
-
-    info = dict(
-        source=source,
-        variant=variant,
-        config=CONFIGS[variant],
-        num_skips=num_skips,
-        skip_scales=list(SKIP_SCALES.get(variant, (1.0, 1.0))),
-        num_classes=num_classes,
-        in_channels=in_channels,
-        stage_channels=stage_channels,
-        fc_channels=fc_channels)
-    if num_classes == VOC_NUM_CLASSES:
-        info['dataset_meta'] = _voc_dataset_meta()
-    return converted, info
+    widths = vgg16_widths(state_dict, RULES, source=source,
+                          prefix='backbone.')
+    num_classes = int(read_shape(state_dict, RULES,
+                                 'decode_head.score_fr.weight', source)[0])
+    stages, fc = widths['stage_channels'], widths['fc_channels']
+    values = {f'backbone.{k}': v for k, v in widths.items()}
+    values.update({'decode_head.in_channels': [stages[2], stages[3], fc],
+                   'decode_head.num_classes': num_classes})
+    model, options = target_model(
+        MODEL_CONFIG, values,
+        preset={f'decode_head.{k}': v
+                for k, v in HEAD_OPTIONS[variant].items()})
+    converted = convert(state_dict, RULES, model=model, source=source,
+                        target=f'configs/{CONFIGS[variant]}')
+    return converted, dict(
+        source=source, variant=variant, config=CONFIGS[variant],
+        cfg_options=options, num_classes=num_classes, **widths,
+        **HEAD_OPTIONS[variant],
+        **dataset_meta('PascalVOCDataset', num_classes))

@@ -27,73 +27,54 @@ from typing import Dict, Mapping, Sequence, Tuple
 
 from torch import Tensor
 
-from ..models.backbones.vgg import STAGE_DEPTHS
-from .common import (ConversionError, Table, apply_table, require_keys,
-                     unwrap_state_dict)
+from .common import ConversionError, unwrap_state_dict
+from .runner import Rule, convert, read_shape
 
-__all__ = ['convert_torchvision_vgg16', 'vgg16_layer_shapes']
+__all__ = ['convert_torchvision_vgg16', 'vgg16_widths', 'CAFFE_RULES']
 
+# FCNVGG16 names its layers as the prototxt: conv1_1.conv.weight <- conv1_1.
+CAFFE_RULES = [(r'(\w+)\.conv\.', r'\1.')]
 # torchvision's VGG16 is one nn.Sequential per part: in ``features`` every
 # conv is followed by a ReLU and each stage by a max pool, hence the gaps;
 # ``classifier`` is fc6, ReLU, Dropout, fc7, ReLU, Dropout, fc8.
-TORCHVISION_NAMES = OrderedDict([
-    ('features.0', 'conv1_1'), ('features.2', 'conv1_2'),
-    ('features.5', 'conv2_1'), ('features.7', 'conv2_2'),
-    ('features.10', 'conv3_1'), ('features.12', 'conv3_2'),
-    ('features.14', 'conv3_3'),
-    ('features.17', 'conv4_1'), ('features.19', 'conv4_2'),
-    ('features.21', 'conv4_3'),
-    ('features.24', 'conv5_1'), ('features.26', 'conv5_2'),
-    ('features.28', 'conv5_3'),
-    ('classifier.0', 'fc6'), ('classifier.3', 'fc7'),
-])  # yapf: disable
-# ImageNet's 1000-way classifier (fc8) has no place in a segmentation net.
-DROPPED = {
-    'torchvision': ('classifier.6.weight', 'classifier.6.bias'),
-    'caffe': ('fc8.weight', 'fc8.bias'),
+TORCHVISION_RULES = [(rf'{name}\.conv\.', f'{index}.') for name, index in (
+    ('conv1_1', 'features.0'), ('conv1_2', 'features.2'),
+    ('conv2_1', 'features.5'), ('conv2_2', 'features.7'),
+    ('conv3_1', 'features.10'), ('conv3_2', 'features.12'),
+    ('conv3_3', 'features.14'),
+    ('conv4_1', 'features.17'), ('conv4_2', 'features.19'),
+    ('conv4_3', 'features.21'),
+    ('conv5_1', 'features.24'), ('conv5_2', 'features.26'),
+    ('conv5_3', 'features.28'),
+    ('fc6', 'classifier.0'), ('fc7', 'classifier.3'))]  # yapf: disable
+LAYOUTS = {  # a key only the layout has -> its name, rules and fc8
+    'features.0.weight': ('torchvision VGG16', TORCHVISION_RULES,
+                          ('classifier.6.weight', 'classifier.6.bias')),
+    'conv1_1.weight': ('VGG16 with Caffe layer names', CAFFE_RULES,
+                       ('fc8.weight', 'fc8.bias')),
 }
-SOURCES = {
-    'torchvision': 'torchvision VGG16',
-    'caffe': 'VGG16 with Caffe layer names',
-}
-# fc6 covers pool5 of a 224x224 image, 7x7.
-FC6_KERNEL = 7
 
 
-def vgg16_layer_shapes(*, in_channels: int, stage_channels: Sequence[int],
-                       fc_channels: int) -> 'OrderedDict[str, Tuple]':
-    """Weight shapes of :class:`FCNVGG16`'s layers, by layer name.
+def vgg16_widths(state_dict: Mapping[str, Tensor], rules: Sequence[Rule],
+                 *, source: str, prefix: str = '') -> Dict:
+    """The :class:`FCNVGG16` widths of a source: its arguments
+    ``in_channels``, ``stage_channels`` and ``fc_channels``.
 
     Args:
-        in_channels (int): Input image channels.
-        stage_channels (Sequence[int]): Widths of the five conv stages.
-        fc_channels (int): Width of fc6 and fc7.
-
-    Returns:
-        OrderedDict[str, tuple]: ``conv1_1`` ... ``fc7`` -> (out, in, k, k).
+        state_dict (Mapping[str, Tensor]): The source weights.
+        rules (Sequence[Rule]): Where the source keeps FCNVGG16's layers.
+        source (str): The source format, for messages.
+        prefix (str): Of the backbone's keys in the target. Defaults to ''.
     """
-    shapes = OrderedDict()
-    cin = in_channels
-    for stage, (depth, cout) in enumerate(
-            zip(STAGE_DEPTHS, stage_channels), start=1):
-        for i in range(1, depth + 1):
-            shapes[f'conv{stage}_{i}'] = (cout, cin, 3, 3)
-            cin = cout
-    shapes['fc6'] = (fc_channels, cin, FC6_KERNEL, FC6_KERNEL)
-    shapes['fc7'] = (fc_channels, fc_channels, 1, 1)
-    return shapes
+    def width(layer, dim=0):
+        key = f'{prefix}{layer}.conv.weight'
+        return int(read_shape(state_dict, rules, key, source,
+                              ndim=dim + 1)[dim])
 
-
-def _layout(state_dict: Mapping[str, Tensor]) -> str:
-    if 'features.0.weight' in state_dict:
-        return 'torchvision'
-    if 'conv1_1.weight' in state_dict:
-        return 'caffe'
-    raise ConversionError(
-        'expected an ImageNet VGG16 state dict with torchvision\'s keys '
-        "('features.0.weight', ... 'classifier.3.weight') or Caffe's "
-        "('conv1_1.weight', ... 'fc7.weight'), found keys such as "
-        f'{", ".join(sorted(state_dict)[:3]) or "none"}')
+    return dict(
+        in_channels=width('conv1_1', dim=1),
+        stage_channels=[width(f'conv{stage}_1') for stage in range(1, 6)],
+        fc_channels=width('fc6'))
 
 
 def convert_torchvision_vgg16(
@@ -121,47 +102,18 @@ def convert_torchvision_vgg16(
             VGG16's layout; the message names the key.
     """
     state_dict = unwrap_state_dict(checkpoint)
-    layout = _layout(state_dict)
-    source = SOURCES[layout]
-    # Source layer name of each FCNVGG16 layer.
-    names = ({v: k for k, v in TORCHVISION_NAMES.items()}
-             if layout == 'torchvision' else
-             {name: name for name in TORCHVISION_NAMES.values()})
-    width_layers = [f'conv{stage}_1' for stage in range(1, 6)] + ['fc6']
-    require_keys(state_dict, [f'{names[n]}.weight' for n in width_layers],
-                 source)
-    in_channels = int(state_dict[f'{names["conv1_1"]}.weight'].shape[1])
-    stage_channels = [
-        int(state_dict[f'{names[n]}.weight'].shape[0])
-        for n in width_layers[:5]
-    ]
-    fc_channels = int(state_dict[f'{names["fc6"]}.weight'].shape[0])
-    shapes = vgg16_layer_shapes(
-        in_channels=in_channels,
-        stage_channels=stage_channels,
-        fc_channels=fc_channels)
-
-    table: Table = OrderedDict()
-    for name, shape in shapes.items():
-        weight = f'{names[name]}.weight'
-        source_shape = shape
-        # torchvision stores fc6/fc7 as Linear weights over the flattened
-        # (C, H, W) map, which is exactly a conv kernel's memory order.
-        fully_connected = (layout == 'torchvision' or
-                           (weight in state_dict
-                            and state_dict[weight].dim() == 2))
-        if name in ('fc6', 'fc7') and fully_connected:
-            source_shape = (shape[0], shape[1] * shape[2] * shape[3])
-        table[weight] = (f'{prefix}{name}.conv.weight', source_shape, shape)
-        table[f'{names[name]}.bias'] = (f'{prefix}{name}.conv.bias',
-                                        (shape[0], ), (shape[0], ))
-    converted = apply_table(
-        state_dict, table, source=source, dropped=DROPPED[layout])
-    info = dict(
-        source=source,
-        in_channels=in_channels,
-        stage_channels=stage_channels,
-        fc_channels=fc_channels,
-        dropped=[k for k in DROPPED[layout] if k in state_dict],
-        prefix=prefix)
-    return converted, info
+    layout = next((k for k in LAYOUTS if k in state_dict), None)
+    if layout is None:
+        raise ConversionError(
+            'expected an ImageNet VGG16 state dict with torchvision\'s keys '
+            "('features.0.weight', ... 'classifier.3.weight') or Caffe's "
+            "('conv1_1.weight', ... 'fc7.weight'), found keys such as "
+            f'{", ".join(sorted(state_dict)[:3]) or "none"}')
+    source, rules, fc8 = LAYOUTS[layout]
+    widths = vgg16_widths(state_dict, rules, source=source)
+    converted = convert(
+        state_dict, rules, model=dict(type='FCNVGG16', **widths),
+        source=source, target='FCNVGG16', dropped=fc8)
+    info = dict(source=source, **widths, prefix=prefix,
+                dropped=[k for k in fc8 if k in state_dict])
+    return OrderedDict((prefix + k, v) for k, v in converted.items()), info

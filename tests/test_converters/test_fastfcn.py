@@ -3,8 +3,6 @@ converted weights give the logits of the authors' forward (JPU + FCN, EncNet
 and PSP heads, auxiliary head, SE output); the CLI reads a training
 checkpoint; bad checkpoints are refused by key."""
 import copy
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -21,25 +18,11 @@ from references.resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_fastfcn
+from fcn_mm.converters.runner import CONFIG_ROOT
 from fcn_mm.engine import allow_mmengine_checkpoints
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
 ADE = 150
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """On maps of 2x2 to 32x32, OpenMP's thread sync costs more than a
-    second thread gives (100x more on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # The authors' heads (wuhuikai/FastFCN encoding/models/{fcn,encnet,psp}.py),
@@ -163,9 +146,10 @@ class AuthorsFastFCN(nn.Module):
             (extra, ) if isinstance(extra, torch.Tensor) else ())
 
 
-def build(config, **model_changes):
-    cfg = Config.fromfile(REPO / config)
-    cfg.model.update(model_changes)
+def build(config, options=None):
+    """The model of ``configs/<config>`` with ``--cfg-options``."""
+    cfg = Config.fromfile(CONFIG_ROOT / config)
+    cfg.merge_from_dict(options or {})
     return MODELS.build(copy.deepcopy(cfg.model))
 
 
@@ -196,7 +180,7 @@ def converted(request):
 def test_converted_weights_reproduce_the_authors_logits(converted):
     source, state_dict, info, x = converted
     assert info['depth'] == 50 and info['num_classes'] == ADE
-    assert info['cfg_options'] == [] and info['aux']
+    assert info['cfg_options'] == {} and info['aux']
     assert len(info['dataset_meta']['classes']) == ADE
     model = build(info['config'])
     model.load_state_dict(state_dict, strict=True)
@@ -232,7 +216,7 @@ def test_r101_keys_and_shapes_are_those_of_its_config(head):
         source = AuthorsFastFCN(head, blocks=(3, 4, 23, 3)).state_dict()
         state_dict, info = convert_fastfcn(source)
         model = build(info['config'])
-    assert info['config'] == ('configs/fastfcn/fastfcn_r101-d32_jpu_'
+    assert info['config'] == ('fastfcn/fastfcn_r101-d32_jpu_'
                               f'{head}_authors_ade20k-512x512.py')
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in state_dict.items()} == expected
@@ -243,13 +227,17 @@ def test_other_classes_no_aux_no_se_are_config_options():
     with torch.device('meta'):
         source = AuthorsFastFCN('enc', num_classes=59)
         del source.auxlayer, source.head.encmodule.selayer
-        _, info = convert_fastfcn(source.state_dict())
-    assert info['cfg_options'] == [
-        'model.decode_head.num_classes=59',
-        'model.auxiliary_head.num_classes=59',
-        'model.decode_head.use_se_loss=False', 'model.auxiliary_head=None'
-    ]
+        state_dict, info = convert_fastfcn(source.state_dict())
+        model = build(info['config'], info['cfg_options'])
+    assert info['cfg_options'] == {
+        'model.decode_head.num_classes': 59,
+        'model.auxiliary_head': None,
+        'model.decode_head.use_se_loss': False,
+    }
     assert 'dataset_meta' not in info
+    assert not model.with_auxiliary_head
+    assert not hasattr(model.decode_head, 'se_layer')
+    assert state_dict.keys() == model.state_dict().keys()
 
 
 def save_training_checkpoint(model, path):
@@ -263,24 +251,19 @@ def save_training_checkpoint(model, path):
     }, path)
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        name, REPO / 'tools' / 'model_converters' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('converted', ['fcn'], indirect=True)
-def test_cli_converts_a_training_checkpoint(converted, tmp_path, capsys):
+def test_cli_converts_a_training_checkpoint(converted, tmp_path, capsys,
+                                           load_tool):
     source, state_dict, info, _ = converted
     src, dst = tmp_path / 'model_best.pth.tar', tmp_path / 'out' / 'mm.pth'
     save_training_checkpoint(source, src)
-    main = load_tool('fastfcn2mmseg').main
+    main = load_tool('tools/model_converters/fastfcn2mmseg.py').main
     assert main([str(src), str(dst)]) == 0
-    printed = capsys.readouterr().out
-    assert 'R-50, fcn head, 150 classes' in printed
-    assert f'tools/test.py {info["config"]} {dst}' in printed
+    assert capsys.readouterr().out == (
+        f'converted {len(state_dict)} tensors of FastFCN (wuhuikai/FastFCN) '
+        '(dropped pretrained.fc.weight, pretrained.fc.bias) -> '
+        f'{dst}\ntest it with: python tools/test.py configs/fastfcn/'
+        f'fastfcn_r50-d32_jpu_fcn_authors_ade20k-512x512.py {dst}\n')
     allow_mmengine_checkpoints()  # what tools/test.py does: weights only
     model = build(info['config'])
     checkpoint = load_checkpoint(model, str(dst), strict=True)
@@ -311,8 +294,8 @@ def test_missing_unknown_and_misshapen_keys_are_named(tiny_source):
     key = 'pretrained.layer3.2.conv2.weight'
     state = dict(tiny_source, **{key: torch.zeros(256, 256, 1, 1)})
     with pytest.raises(ConversionError, match=(
-            rf'{key}: expected shape \(256, 256, 3, 3\).*found '
-            r'\(256, 256, 1, 1\)')):
+            rf'{key}: expected shape \(256, 256, 3, 3\) \(for backbone\.'
+            r'layer3\.2\.conv2\.weight\), found \(256, 256, 1, 1\)')):
         convert_fastfcn(state)
 
 
@@ -320,6 +303,12 @@ def test_unsupported_models_are_refused_with_the_reason(tiny_source):
     no_jpu = {k: v for k, v in tiny_source.items() if not k.startswith('jpu')}
     with pytest.raises(ConversionError, match='no jpu.* keys.*no JPU'):
         convert_fastfcn(no_jpu)
+    # The authors' JPU_X (jpu.jum_1/jum_2), which fcn_mm does not build.
+    jpu_x = dict(no_jpu, **{'jpu.jum_1.conv_l.0.weight': torch.zeros(1)})
+    with pytest.raises(ConversionError, match=(
+            r'missing key\(s\) jpu\.conv3\.0\.weight.*unexpected key\(s\) '
+            r'jpu\.jum_1\.conv_l\.0\.weight, layers that configs/fastfcn/')):
+        convert_fastfcn(jpu_x)
     lateral = dict(tiny_source, **{'head.connect.0.0.weight': torch.zeros(1)})
     with pytest.raises(ConversionError, match='lateral connections'):
         convert_fastfcn(lateral)
@@ -329,7 +318,7 @@ def test_unsupported_models_are_refused_with_the_reason(tiny_source):
         convert_fastfcn(aspp)
     torchvision_like = {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7)}
     with pytest.raises(ConversionError, match=(
-            r'missing key\(s\) pretrained.conv1.0.weight.*deep-stem ResNet')):
+            r'missing key pretrained.conv1.0.weight.*deep-stem ResNet')):
         convert_fastfcn(torchvision_like)
     short = {k: v for k, v in tiny_source.items()
              if not k.startswith('pretrained.layer3.5.')}

@@ -2,9 +2,6 @@
 same logits as pytorch-fcn's own forward, for all four models; the CLI's
 output loads with tools/test.py; bad checkpoints are refused by key."""
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,24 +9,33 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import (ConversionError, convert_torchfcn,
                                save_checkpoint)
+from fcn_mm.converters.runner import CONFIG_ROOT
 from fcn_mm.converters.torchfcn import CONFIGS
 
-REPO = Path(__file__).resolve().parents[2]
-VARIANTS = ('fcn32s', 'fcn16s', 'fcn8s', 'fcn8s-atonce')
+pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
+# What each leaf config of the Caffe nets sets over their model, read from
+# configs/fcn8s/*-caffe_vgg16_voc12.py.
+HEADS = {
+    'fcn32s': dict(num_skips=0),
+    'fcn16s': dict(num_skips=1),
+    'fcn8s': dict(num_skips=2),
+    'fcn8s-atonce': dict(num_skips=2, skip_scales=(0.01, 0.0001)),
+}
+VARIANTS = tuple(HEADS)
 FULL = dict(widths=(64, 128, 256, 512, 512), fc=4096)
 TINY = dict(widths=(4, 8, 16, 32, 32), fc=24)
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')  # configs name mmseg's types unscoped
+# The --cfg-options the converter prints for TINY weights of 21 classes.
+TINY_OPTIONS = {
+    'model.backbone.stage_channels': [4, 8, 16, 32, 32],
+    'model.backbone.fc_channels': 24,
+    'model.decode_head.in_channels': [16, 32, 24],
+}
 
 
 def crop(x, offset, like):
@@ -121,15 +127,13 @@ def source_model(variant, n_class=21, width=TINY, seed=0):
     return randomize_(model.to_empty(device='cpu'), seed)
 
 
-def fcn_mm_model(variant, n_class=21, width=TINY, meta=False):
-    """The model of ``variant``'s config, at ``width``; on the meta device
-    (to be filled by load_state_dict) when ``meta``."""
-    cfg = Config.fromfile(REPO / CONFIGS[variant])
-    cfg.model.backbone.update(
-        stage_channels=width['widths'], fc_channels=width['fc'])
-    cfg.model.decode_head.update(
-        num_classes=n_class,
-        in_channels=(width['widths'][2], width['widths'][3], width['fc']))
+def fcn_mm_model(variant, options, meta=False):
+    """The Caffe FCN model with ``variant``'s head, as its leaf config builds
+    it, and the converter's ``cfg_options``; on the meta device (to be filled
+    by load_state_dict) when ``meta``."""
+    cfg = Config.fromfile(CONFIG_ROOT / '_base_/models/fcn8s_vgg16_caffe.py')
+    cfg.model.decode_head.update(HEADS[variant])
+    cfg.merge_from_dict(options)
     if meta:
         with torch.device('meta'):
             return MODELS.build(cfg.model).to_empty(device='cpu').eval()
@@ -151,8 +155,10 @@ def test_converted_weights_reproduce_pytorch_fcn(variant):
         variant='fcn8s-atonce' if variant == 'fcn8s-atonce' else 'auto')
     assert info['variant'] == variant
     assert info['config'] == CONFIGS[variant]
+    assert info['cfg_options'] == dict(
+        TINY_OPTIONS, **{'model.decode_head.num_classes': 5})
     assert 'dataset_meta' not in info  # only 21 classes are VOC's
-    model = fcn_mm_model(variant, n_class=5)
+    model = fcn_mm_model(variant, info['cfg_options'])
     model.load_state_dict(state_dict, strict=True)
     generator = torch.Generator().manual_seed(1)
     for size in [(64, 64), (37, 53), (1, 1)]:
@@ -170,7 +176,7 @@ def test_atonce_weights_differ_under_the_plain_config():
     source = source_model('fcn8s-atonce', n_class=5)
     state_dict, info = convert_torchfcn(source.state_dict())
     assert info['variant'] == 'fcn8s'  # the keys cannot tell
-    model = fcn_mm_model('fcn8s', n_class=5)
+    model = fcn_mm_model('fcn8s', info['cfg_options'])
     model.load_state_dict(state_dict)
     x = torch.randn(1, 3, 40, 40)
     with torch.no_grad():
@@ -182,10 +188,11 @@ def test_full_width_fcn8s_converts_and_matches():
     state_dict, info = convert_torchfcn(source.state_dict())
     assert info['stage_channels'] == list(FULL['widths'])
     assert info['fc_channels'] == 4096
+    assert info['cfg_options'] == {}  # the configs' own widths
     assert state_dict['backbone.fc6.conv.weight'].shape == (4096, 512, 7, 7)
     assert info['dataset_meta']['classes'][0] == 'background'
     assert len(info['dataset_meta']['palette']) == 21
-    model = fcn_mm_model('fcn8s', width=FULL, meta=True)
+    model = fcn_mm_model('fcn8s', {}, meta=True)
     model.load_state_dict(state_dict, strict=True)
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -215,7 +222,7 @@ def test_saved_checkpoint_loads_weights_only_through_mmengine(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ['fcn32s.pth']
     checkpoint = torch.load(path, weights_only=True)
     assert checkpoint['meta']['variant'] == 'fcn32s'
-    model = fcn_mm_model('fcn32s')
+    model = fcn_mm_model('fcn32s', info['cfg_options'])
     load_checkpoint(model, str(path), strict=True)
     x = torch.randn(1, 3, 30, 45)
     with torch.no_grad():
@@ -247,9 +254,9 @@ def test_wrong_shape_names_the_key_and_both_shapes(fcn8s_weights):
     weights['upscore8.weight'] = torch.zeros(3, 3, 8, 8)
     with pytest.raises(ConversionError) as error:
         convert_torchfcn(weights)
-    message = str(error.value)
-    assert message.startswith('upscore8.weight: expected shape (3, 3, 16, 16)')
-    assert 'found (3, 3, 8, 8)' in message
+    assert str(error.value).startswith(
+        'upscore8.weight: expected shape (3, 3, 16, 16) (for '
+        'decode_head.upscore8.weight), found (3, 3, 8, 8)')
 
 
 def test_variant_that_contradicts_the_keys_is_refused(fcn8s_weights):
@@ -267,59 +274,47 @@ def test_non_state_dicts_are_refused():
         convert_torchfcn([torch.zeros(1)])
     with pytest.raises(ConversionError, match=r'non-tensor entries: epoch'):
         convert_torchfcn({'epoch': 3, 'conv1_1.weight': torch.zeros(1)})
-    with pytest.raises(ConversionError, match=r'missing key\(s\) conv1_1'):
+    with pytest.raises(ConversionError,
+                       match=r'missing key conv1_1\.weight: this is not a '
+                       'pytorch-fcn FCN32s state dict'):
         convert_torchfcn({'features.0.weight': torch.zeros(1)})
 
 
-def _run_converter(*args):
-    return subprocess.run(
-        [sys.executable,
-         str(REPO / 'tools/model_converters/torchfcn2mmseg.py'), *args],
-        capture_output=True, text=True, timeout=300)
-
-
-def test_cli_refuses_and_leaves_no_file(tmp_path):
+def test_cli_refuses_and_leaves_no_file(tmp_path, load_tool, capsys):
     src, dst = tmp_path / 'fcn8s.pth', tmp_path / 'out.pth'
     torch.save({'conv1_1.weight': torch.zeros(1)}, src)
-    sys.path.insert(0, str(REPO / 'tools/model_converters'))
-    try:
-        from torchfcn2mmseg import main
-    finally:
-        sys.path.pop(0)
+    main = load_tool('tools/model_converters/torchfcn2mmseg.py').main
     assert main([str(src), str(dst)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f'error: {src} -> {dst}: conv1_1.weight: expected a tensor of 2 or '
+        'more dimensions in a pytorch-fcn FCN32s state dict, found shape (1,)')
     assert main([str(tmp_path / 'absent.pth'), str(dst)]) == 1
     assert list(tmp_path.iterdir()) == [src]
 
 
-def test_cli_output_runs_in_tools_test(tmp_path, demo_voc_root):
-    """Convert a tiny pytorch-fcn FCN8s as its Trainer saves it, then test it
-    with tools/test.py and the Caffe FCN-8s config, narrowed to its widths."""
+@pytest.mark.slow
+def test_cli_output_runs_in_tools_test(tmp_path, demo_voc_root, run_tool):
+    """Convert a tiny pytorch-fcn FCN8s as its Trainer saves it, then run the
+    command the converter prints, on the demo data."""
     weights = source_model('fcn8s').state_dict()
     src, dst = tmp_path / 'checkpoint.pth.tar', tmp_path / 'fcn8s_mm.pth'
     torch.save({'epoch': 1, 'model_state_dict': weights}, src)
-    result = _run_converter(str(src), str(dst))
-    assert result.returncode == 0, result.stderr
-    assert 'converted 39 tensors of pytorch-fcn FCN8s (21 classes)' in \
-        result.stdout
-    assert CONFIGS['fcn8s'] in result.stdout
-
-    widths = ','.join(map(str, TINY['widths']))
-    options = [
-        f'model.backbone.stage_channels=[{widths}]',
-        f"model.backbone.fc_channels={TINY['fc']}",
-        f"model.decode_head.in_channels=[16,32,{TINY['fc']}]",
-        'model.decode_head.num_classes=21',
+    result = run_tool('model_converters/torchfcn2mmseg', src, dst,
+                      cwd=CONFIG_ROOT.parent)
+    converted, command = result.stdout.splitlines()  # and no warnings
+    assert converted == f'converted 39 tensors of pytorch-fcn FCN8s -> {dst}'
+    prompt = ('test it with: python tools/test.py configs/fcn8s/fcn8s-caffe_'
+              f'vgg16_voc12.py {dst} --cfg-options ')
+    assert command.startswith(prompt)
+    options = command[len(prompt):].split()
+    assert options == [f'{k}={v}'.replace(' ', '') for k, v in
+                       TINY_OPTIONS.items()]
+    test = run_tool(
+        'test', CONFIG_ROOT / CONFIGS['fcn8s'], dst,
+        '--work-dir', tmp_path / 'work', '--cfg-options', *options,
         f'test_dataloader.dataset.data_root={demo_voc_root}',
         'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False',
-    ]
-    test = subprocess.run(
-        [sys.executable, str(REPO / 'tools/test.py'), str(REPO / CONFIGS[
-            'fcn8s']), str(dst), '--work-dir', str(tmp_path / 'work'),
-         '--cfg-options', *options],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300)
-    assert test.returncode == 0, test.stdout[-5000:]
+        'test_dataloader.persistent_workers=False', cwd=tmp_path)
     assert f'Load checkpoint from {dst}' in test.stdout
     assert 'do not match exactly' not in test.stdout  # every key loaded
     assert 'mIoU: ' in test.stdout

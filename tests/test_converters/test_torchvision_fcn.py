@@ -3,15 +3,12 @@ configs/fcn_torchvision give torchvision's logits (decode and auxiliary),
 which depends on mmseg's contract_dilation reproducing where torchvision
 dilates; bad state dicts are refused by key."""
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -19,25 +16,11 @@ from references.resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_torchvision_fcn
+from fcn_mm.converters.runner import CONFIG_ROOT
 from fcn_mm.engine import allow_mmengine_checkpoints
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
 VOC = 21
-
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """On maps of 8x8 to 32x32, OpenMP's thread sync costs more than a
-    second thread gives (100x more on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class TorchvisionFCN(nn.Module):
@@ -61,9 +44,10 @@ class TorchvisionFCN(nn.Module):
                                (self.aux_classifier, c3)))
 
 
-def build(config, **backbone_changes):
-    cfg = Config.fromfile(REPO / config)
-    cfg.model.backbone.update(backbone_changes)
+def build(config, options=None):
+    """The model of ``configs/<config>`` with ``--cfg-options``."""
+    cfg = Config.fromfile(CONFIG_ROOT / config)
+    cfg.merge_from_dict(options or {})
     return MODELS.build(copy.deepcopy(cfg.model))
 
 
@@ -89,9 +73,9 @@ def converted():
 
 def test_converted_weights_reproduce_torchvision_logits(converted):
     source, state_dict, info, x = converted
-    assert info['config'] == ('configs/fcn_torchvision/fcn_r50b-d8_4xb4-20k_'
+    assert info['config'] == ('fcn_torchvision/fcn_r50b-d8_4xb4-20k_'
                               'voc12aug-512x512.py')
-    assert info['depth'] == 50 and info['aux'] and info['cfg_options'] == []
+    assert info['depth'] == 50 and info['aux'] and info['cfg_options'] == {}
     assert info['dataset_meta']['classes'][0] == 'background'
     model = build(info['config'])
     model.load_state_dict(state_dict, strict=True)
@@ -104,7 +88,8 @@ def test_converted_weights_reproduce_torchvision_logits(converted):
         assert (e - g).abs().max() < 1e-4
     # Dilating the first block of layer3/layer4 too (contract_dilation=False)
     # is the same network with other outputs.
-    other = build(info['config'], contract_dilation=False)
+    other = build(info['config'],
+                  {'model.backbone.contract_dilation': False})
     other.load_state_dict(state_dict, strict=True)
     assert (fcn_mm_outputs(other, x)[0] - expected[0]).abs().max() > 1e-2
 
@@ -114,7 +99,7 @@ def test_r101_keys_and_shapes_are_those_of_its_config():
         source = TorchvisionFCN(blocks=(3, 4, 23, 3)).state_dict()
         state_dict, info = convert_torchvision_fcn(source)
         model = build(info['config'])
-    assert info['config'] == ('configs/fcn_torchvision/fcn_r101b-d8_4xb4-20k_'
+    assert info['config'] == ('fcn_torchvision/fcn_r101b-d8_4xb4-20k_'
                               'voc12aug-512x512.py')
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in state_dict.items()} == expected
@@ -126,31 +111,23 @@ def test_other_classes_and_no_aux_are_config_options():
         state_dict, info = convert_torchvision_fcn(
             {'epoch': 30, 'state_dict': source})
     assert not any(k.startswith('auxiliary_head') for k in state_dict)
-    assert info['cfg_options'] == [
-        'model.decode_head.num_classes=5',
-        'model.auxiliary_head.num_classes=5', 'model.auxiliary_head=None'
-    ]
+    assert info['cfg_options'] == {
+        'model.decode_head.num_classes': 5,
+        'model.auxiliary_head': None
+    }
     assert 'dataset_meta' not in info
 
 
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        name, REPO / 'tools' / 'model_converters' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cli_writes_a_checkpoint_the_config_loads(converted, tmp_path,
-                                                  capsys):
+                                                  capsys, load_tool):
     source, state_dict, info, _ = converted
     src, dst = tmp_path / 'fcn_resnet50.pth', tmp_path / 'fcn_mm.pth'
     torch.save(source.state_dict(), src)
-    main = load_tool('torchvision_fcn2mmseg').main
+    main = load_tool('tools/model_converters/torchvision_fcn2mmseg.py').main
     assert main([str(src), str(dst)]) == 0
     printed = capsys.readouterr().out
     assert f'converted {len(state_dict)} tensors of torchvision FCN' in printed
-    assert f'tools/test.py {info["config"]} {dst}' in printed
+    assert f'tools/test.py configs/{info["config"]} {dst}\n' in printed
     allow_mmengine_checkpoints()  # what tools/test.py does: weights only
     model = build(info['config'])
     load_checkpoint(model, str(dst), strict=True)
@@ -178,8 +155,8 @@ def test_missing_unknown_and_misshapen_keys_are_named(meta_source):
     key = 'aux_classifier.0.weight'
     state = dict(meta_source, **{key: torch.zeros(256, 512, 3, 3)})
     with pytest.raises(ConversionError, match=(
-            rf'{key}: expected shape \(256, 1024, 3, 3\).*found '
-            r'\(256, 512, 3, 3\)')):
+            rf'{key}: expected shape \(256, 1024, 3, 3\) \(for auxiliary_head'
+            r'\.convs\.0\.conv\.weight\), found \(256, 512, 3, 3\)')):
         convert_torchvision_fcn(state)
 
 
@@ -191,7 +168,8 @@ def test_imagenet_resnets_and_other_depths_are_refused(meta_source):
                        match='ImageNet ResNet.*model.pretrained'):
         convert_torchvision_fcn(imagenet)
     with pytest.raises(ConversionError,
-                       match=r'missing key\(s\) backbone.conv1.weight'):
+                       match=r'missing key backbone.conv1.weight: this is not '
+                       'a torchvision FCN'):
         convert_torchvision_fcn({'conv1.weight': torch.zeros(1)})
     with torch.device('meta'):
         truncated = TorchvisionFCN(blocks=(3, 4, 6, 2)).state_dict()

@@ -2,9 +2,6 @@
 (as configs do it, or through load_from with the prefix) computes what
 torchvision's VGG16 computes; bad checkpoints are refused by key."""
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,7 +14,7 @@ import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import (ConversionError, convert_torchvision_vgg16,
                                save_checkpoint)
 
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
 # Indices of the 13 convs in torchvision's vgg16().features, by stage.
 CONV_INDICES = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
 CAFFE_NAMES = [f'conv{s}_{i}' for s, stage in enumerate(CONV_INDICES, 1)
@@ -97,25 +94,21 @@ def assert_matches_torchvision(backbone, state_dict):
     assert (fc7[:, :, 3, 3] - ref_fc7).abs().max() < 1e-4
 
 
-def test_pretrained_init_cfg_on_the_backbone_reads_the_file(tmp_path):
-    """What configs/fcn8s_voc_aug.py does: unprefixed keys, loaded by
-    mmengine's Pretrained initialiser into the backbone module."""
+@pytest.mark.parametrize('as_list', [True, False])
+def test_pretrained_init_cfg_on_the_backbone_reads_the_file(tmp_path, as_list):
+    """What configs/fcn8s_voc_aug.py does (init_cfg as a dict; a list works
+    too): unprefixed keys, loaded by mmengine's Pretrained initialiser into
+    the backbone module."""
     source = torchvision_state_dict()
     state_dict, info = convert_torchvision_vgg16(source)
     assert info['dropped'] == ['classifier.6.weight', 'classifier.6.bias']
     assert info['stage_channels'] == list(TINY['stage_channels'])
     path = tmp_path / 'vgg16.pth'
     save_checkpoint(state_dict, str(path), meta=info)
-    model = build_segmentor([dict(type='Pretrained', checkpoint=str(path))])
+    init_cfg = dict(type='Pretrained', checkpoint=str(path))
+    model = build_segmentor([init_cfg] if as_list else init_cfg)
     assert state_dict.keys() == model.backbone.state_dict().keys()
     assert_matches_torchvision(model.backbone, source)
-
-
-def test_pretrained_init_cfg_as_a_dict_as_configs_write_it(tmp_path):
-    state_dict, info = convert_torchvision_vgg16(torchvision_state_dict())
-    path = tmp_path / 'vgg16.pth'
-    save_checkpoint(state_dict, str(path), meta=info)
-    build_segmentor(dict(type='Pretrained', checkpoint=str(path)))
 
 
 def test_load_from_needs_and_takes_the_backbone_prefix(tmp_path):
@@ -157,13 +150,14 @@ def test_caffe_layer_names_convert_to_the_same_weights():
 
 
 def test_full_width_vgg16_fits_the_reference_backbone():
-    source = torchvision_state_dict((64, 128, 256, 512, 512), 4096, 1000,
-                                    empty=True)
-    state_dict, _ = convert_torchvision_vgg16(source)
+    with torch.device('meta'):  # shapes only
+        source = torchvision_state_dict((64, 128, 256, 512, 512), 4096, 1000,
+                                        empty=True)
+        backbone = MODELS.build(dict(type='FCNVGG16', mode='caffe'))
+    state_dict, info = convert_torchvision_vgg16(source)
+    assert info['fc_channels'] == 4096
     assert state_dict['fc6.conv.weight'].shape == (4096, 512, 7, 7)
     assert state_dict['fc7.conv.weight'].shape == (4096, 4096, 1, 1)
-    with torch.device('meta'):  # shapes only
-        backbone = MODELS.build(dict(type='FCNVGG16', mode='caffe'))
     expected = {k: tuple(v.shape) for k, v in backbone.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in state_dict.items()} == expected
 
@@ -172,7 +166,8 @@ def test_batchnorm_vgg_is_refused_by_key():
     source = torchvision_state_dict()
     source['features.1.running_mean'] = torch.zeros(4)
     with pytest.raises(ConversionError,
-                       match=r'unexpected key\(s\) features\.1\.running_mean'):
+                       match=r'unexpected key\(s\) features\.1\.running_mean, '
+                       'layers that FCNVGG16 does not have'):
         convert_torchvision_vgg16(source)
 
 
@@ -189,7 +184,8 @@ def test_wrong_shape_names_the_key_and_both_shapes():
     source['classifier.0.weight'] = torch.zeros(24, 32 * 6 * 6)
     with pytest.raises(ConversionError,
                        match=r'^classifier\.0\.weight: expected shape '
-                       r'\(24, 1568\) .* found \(24, 1152\)'):
+                       r'\(24, 32, 7, 7\) \(for fc6\.conv\.weight\), '
+                       r'found \(24, 1152\)'):
         convert_torchvision_vgg16(source)
 
 
@@ -199,26 +195,20 @@ def test_other_models_are_refused():
         convert_torchvision_vgg16({'conv1.weight': torch.zeros(1)})
 
 
-def test_cli_converts_and_refuses(tmp_path):
+def test_cli_converts_and_refuses(tmp_path, load_tool, capsys):
     src, dst = tmp_path / 'vgg16.pth', tmp_path / 'out' / 'vgg16_mm.pth'
     torch.save(torchvision_state_dict(), src)
-    result = subprocess.run(
-        [sys.executable, str(REPO / 'tools/model_converters/vgg2mmseg.py'),
-         str(src), str(dst), '--prefix', 'backbone.'],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert ('converted 30 tensors of torchvision VGG16 (stages '
-            '[4, 8, 16, 32, 32], fc 24; dropped classifier.6.weight, '
-            'classifier.6.bias)') in result.stdout
+    main = load_tool('tools/model_converters/vgg2mmseg.py').main
+    assert main([str(src), str(dst), '--prefix', 'backbone.']) == 0
+    assert capsys.readouterr().out == (
+        'converted 30 tensors of torchvision VGG16 (dropped '
+        f'classifier.6.weight, classifier.6.bias) -> {dst}\n')
     checkpoint = torch.load(dst, weights_only=True)
     assert 'backbone.fc6.conv.weight' in checkpoint['state_dict']
+    assert checkpoint['meta']['prefix'] == 'backbone.'
 
-    sys.path.insert(0, str(REPO / 'tools/model_converters'))
-    try:
-        from vgg2mmseg import main
-    finally:
-        sys.path.pop(0)
     bad = tmp_path / 'resnet.pth'
     torch.save({'conv1.weight': torch.zeros(1)}, bad)
     assert main([str(bad), str(tmp_path / 'never.pth')]) == 1
+    assert capsys.readouterr().err.startswith(f'error: {bad} -> ')
     assert not (tmp_path / 'never.pth').exists()
