@@ -13,38 +13,46 @@ import pytest
 from launch_helpers import (REPO, finish, free_port, is_running, launch_env,
                             logged_scalars, start_script, worker_pid)
 
-# Run in a child of this test, as torchrun runs a worker: sets the death
-# signal and prints what the kernel holds for it (PR_GET_PDEATHSIG = 2).
+# One import, then each case in a forked child (the death signal is per
+# process), as torchrun starts a worker: the child sets up and prints what the
+# kernel holds for it (PR_GET_PDEATHSIG = 2), or why it refused.
 _PROBE = '''
-import ctypes
+import ctypes, os
 from fcn_mm.engine.distributed import end_with_launcher
-end_with_launcher()
-sig = ctypes.c_int()
-ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)
-print('PDEATHSIG', sig.value)
+for launcher in ('parent', '1', None):
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)
+        continue
+    os.environ.pop('TORCHELASTIC_RUN_ID', None)
+    if launcher:
+        os.environ['TORCHELASTIC_RUN_ID'] = 'run'
+        os.environ['FCN_MM_LAUNCHER_PID'] = (
+            str(os.getppid()) if launcher == 'parent' else launcher)
+    try:
+        end_with_launcher()
+    except RuntimeError as error:
+        print(launcher, 'refused:', error, flush=True)
+        os._exit(1)
+    sig = ctypes.c_int()
+    ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)
+    print(launcher, 'PDEATHSIG', sig.value, flush=True)
+    os._exit(0)
 '''
 
 
-def _probe(**variables) -> subprocess.CompletedProcess:
-    env = {name: value for name, value in os.environ.items()
-           if name not in ('TORCHELASTIC_RUN_ID', 'FCN_MM_LAUNCHER_PID')}
-    env.update(PYTHONPATH=str(REPO), **variables)
-    return subprocess.run([sys.executable, '-c', _PROBE], env=env,
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_a_torchrun_worker_asks_for_sigterm_when_its_agent_dies():
-    under_torchrun = _probe(TORCHELASTIC_RUN_ID='run',
-                            FCN_MM_LAUNCHER_PID=str(os.getpid()))
-    assert under_torchrun.returncode == 0, under_torchrun.stderr
-    assert f'PDEATHSIG {int(signal.SIGTERM)}' in under_torchrun.stdout
-    # Outside torchrun nothing changes.
-    assert 'PDEATHSIG 0' in _probe().stdout
-    # The agent died before the worker asked: nothing would signal it.
-    orphan = _probe(TORCHELASTIC_RUN_ID='run', FCN_MM_LAUNCHER_PID='1')
-    assert orphan.returncode != 0
-    assert 'torchrun (PID 1) that started this worker has exited' in \
-        orphan.stderr
+    result = subprocess.run([sys.executable, '-c', _PROBE],
+                            env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f'parent PDEATHSIG {int(signal.SIGTERM)}',
+        # The agent died before the worker asked: nothing would signal it.
+        '1 refused: torchrun (PID 1) that started this worker has exited; '
+        'stopping instead of training without it. Start the run again.',
+        'None PDEATHSIG 0',  # outside torchrun nothing changes
+    ]
 
 
 @pytest.mark.slow
