@@ -69,7 +69,8 @@ def load_model(config: str, checkpoint: Optional[str] = None, *,
     """mmseg's ``init_model``, after checking that the files exist.
 
     SyncBN layers become BN (mmseg's tools do the same), so that a model
-    configured for distributed training runs in one process.
+    configured for distributed training runs in one process; known upstream
+    warnings are filtered (:mod:`fcn_mm.apis.console`).
 
     Args:
         config (str): The config file.
@@ -87,6 +88,8 @@ def load_model(config: str, checkpoint: Optional[str] = None, *,
     from mmengine.model import revert_sync_batchnorm
     from mmseg.apis import init_model
 
+    from .console import filter_upstream_warnings
+    filter_upstream_warnings()
     for path in (config, checkpoint):
         if path is not None and not osp.isfile(path):
             raise FileNotFoundError(f'{path} does not exist or is not a file')
