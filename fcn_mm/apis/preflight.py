@@ -32,6 +32,8 @@ def follow_max_iters(cfg: Config) -> List[str]:
     The schedulers that end last (PolyLR in every fcn_mm config, after any
     warm-up) are moved to end at ``train_cfg.max_iters`` when they end
     elsewhere, so that changing ``max_iters`` alone changes the schedule.
+    ``follow_max_iters=False`` in the config keeps the schedule as written
+    (to stop a run early on purpose).
 
     Args:
         cfg (Config): The run's config, changed in place.
@@ -43,7 +45,7 @@ def follow_max_iters(cfg: Config) -> List[str]:
         ValueError: A scheduler begins at or after ``max_iters``.
     """
     train_cfg, schedulers = cfg.get('train_cfg'), cfg.get('param_scheduler')
-    if not train_cfg or 'max_iters' not in train_cfg or not schedulers:
+    if cfg.get('follow_max_iters', True) is False or not train_cfg or 'max_iters' not in train_cfg or not schedulers:
         return []
     max_iters = train_cfg.max_iters
     if isinstance(schedulers, dict):

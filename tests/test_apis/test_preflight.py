@@ -16,8 +16,11 @@ def test_poly_lr_follows_max_iters_from_the_command_line():
     cfg = load_run_config(PRODUCT, cfg_options={'train_cfg.max_iters': 300})
     [poly] = cfg.param_scheduler
     assert poly.type == 'PolyLR' and poly.end == 300
-    # Unchanged when they agree already.
+    # Unchanged when they agree already, or when told to keep the schedule.
     assert follow_max_iters(cfg) == []
+    cfg = load_run_config(PRODUCT, cfg_options={'train_cfg.max_iters': 300,
+                                                'follow_max_iters': False})
+    assert cfg.param_scheduler[0].end == 20000
 
 
 def test_only_the_last_ending_schedulers_move():
