@@ -75,8 +75,6 @@ def main(argv=None) -> dict:
         report = save_class_report(runner)
         if report:
             print(f'per-class IoU/Acc and confusion matrix: {report}')
-        print(f'full log (config, environment): {runner.log_dir}/'
-              f'{runner.timestamp}.log')
     return metrics
 
 

@@ -9,6 +9,7 @@ Importing this module registers :class:`QuietConsoleRunner` in mmseg's
 ``RUNNERS``.
 """
 import logging
+import os.path as osp
 import re
 import warnings
 
@@ -61,7 +62,16 @@ class _FileOnly(logging.Filter):
 @RUNNERS.register_module()
 class QuietConsoleRunner(Runner):
     """mmengine's ``Runner`` whose console leaves out :data:`FILE_ONLY`
-    records; its log file keeps everything."""
+    records, and says in one line how the run is distributed and where the
+    log file with everything is. Arguments are ``Runner``'s."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # mmengine's own wording, from the environment block left out above.
+        self.logger.info(
+            f'Distributed training: {self.distributed}  GPU number: '
+            f'{self.world_size}  seed: {self.seed}  (environment and config: '
+            f'{osp.join(self.log_dir, self.timestamp)}.log)')
 
     def build_logger(self, *args, **kwargs):
         """mmengine's logger, with the console filter; arguments as

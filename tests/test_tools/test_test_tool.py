@@ -96,6 +96,7 @@ def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
     # Progress with an ETA, about 20 lines, then no config dump.
     assert re.search(r'Iter\(test\) \[\s*\d+/\d+\]\s+eta: ', output)
     assert 'Config:' not in output and 'System environment' not in output
+    assert 'Distributed training: False  GPU number: 1' in output
     assert 'Config:' in next(json_path.parent.glob('*.log')).read_text()
     # --out and --show-dir wrote one file per test image.
     num_images = len(
