@@ -45,7 +45,8 @@ def follow_max_iters(cfg: Config) -> List[str]:
         ValueError: A scheduler begins at or after ``max_iters``.
     """
     train_cfg, schedulers = cfg.get('train_cfg'), cfg.get('param_scheduler')
-    if cfg.get('follow_max_iters', True) is False or not train_cfg or 'max_iters' not in train_cfg or not schedulers:
+    if (cfg.get('follow_max_iters', True) is False or not train_cfg
+            or 'max_iters' not in train_cfg or not schedulers):
         return []
     max_iters = train_cfg.max_iters
     if isinstance(schedulers, dict):

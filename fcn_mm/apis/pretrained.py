@@ -64,14 +64,16 @@ PRETRAINED = {entry.name: entry for entry in (
                convert=True),
     Pretrained('resnet50_v1c', 'checkpoints/resnet50_v1c.pth',
                f'{_OPENMMLAB}/resnet50_v1c-2cccc1ad.pth', '2cccc1ad',
-               "OpenMMLab's ImageNet ResNet-50 V1c (open-mmlab://resnet50_v1c)"),
+               "OpenMMLab's ImageNet ResNet-50 V1c "
+               '(open-mmlab://resnet50_v1c)'),
     Pretrained('resnet101_v1c', 'checkpoints/resnet101_v1c.pth',
                f'{_OPENMMLAB}/resnet101_v1c-e67eebb6.pth', 'e67eebb6',
                "OpenMMLab's ImageNet ResNet-101 V1c "
                '(open-mmlab://resnet101_v1c)'),
     Pretrained('resnet50_torchvision', 'checkpoints/resnet50_torchvision.pth',
                f'{_TORCHVISION}/resnet50-0676ba61.pth', '0676ba61',
-               "torchvision's ImageNet ResNet-50 (its keys are mmseg ResNet's)"),
+               "torchvision's ImageNet ResNet-50 (its keys are mmseg "
+               "ResNet's)"),
     Pretrained('resnet101_torchvision',
                'checkpoints/resnet101_torchvision.pth',
                f'{_TORCHVISION}/resnet101-63fe2227.pth', '63fe2227',

@@ -49,7 +49,8 @@ def server():
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05, ),
                               daemon=True)
     thread.start()
-    httpd.url = f'http://127.0.0.1:{httpd.server_address[1]}/w-{SHA256[:8]}.pth'
+    port = httpd.server_address[1]
+    httpd.url = f'http://127.0.0.1:{port}/w-{SHA256[:8]}.pth'
     yield httpd
     httpd.shutdown()
     httpd.server_close()

@@ -21,7 +21,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint (optional)')
     parser.add_argument('--shape', type=int, nargs=2, default=[512, 512],
-                        metavar=('H', 'W'), help='input size (default 512 512)')
+                        metavar=('H', 'W'),
+                        help='input size (default 512 512)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--device', default='cuda:0' if
                         torch.cuda.is_available() else 'cpu')

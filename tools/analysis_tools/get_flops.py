@@ -15,7 +15,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='model config file')
     parser.add_argument('--shape', type=int, nargs=2, default=[512, 512],
-                        metavar=('H', 'W'), help='input size (default 512 512)')
+                        metavar=('H', 'W'),
+                        help='input size (default 512 512)')
     parser.add_argument('--table', action='store_true',
                         help='print the per-module breakdown too')
     return parser.parse_args(argv)

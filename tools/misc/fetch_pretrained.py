@@ -1,7 +1,7 @@
 """Put the ImageNet init weights where the configs expect them.
 
     python tools/misc/fetch_pretrained.py vgg16 [resnet50_v1c ...]
-    python tools/misc/fetch_pretrained.py vgg16 --from ~/Downloads/vgg16-397923af.pth
+    python tools/misc/fetch_pretrained.py vgg16 --from vgg16-397923af.pth
     python tools/misc/fetch_pretrained.py --list
 
 Downloads the official files (sha256-checked; rerun after a cut connection to
