@@ -83,8 +83,9 @@ def _datasets(dataset: ConfigDict) -> Iterator[ConfigDict]:
         yield dataset
 
 
-def _data_hint(path: str) -> str:
-    """What to do about a missing data file, for the datasets fcn_mm knows."""
+def _data_hint(path: str, root: str) -> str:
+    """What to do about a missing data file, for the datasets fcn_mm knows;
+    ``root`` is the dataset's data_root."""
     if 'SegmentationClassAug' in path or path.endswith(('aug.txt',
                                                         'trainaug.txt')):
         return ('build the VOC aug set from SBD (' + SBD_URL + '): python '
@@ -92,9 +93,10 @@ def _data_hint(path: str) -> str:
                 'data/benchmark_RELEASE')
     if 'VOC' in path:
         return ('download VOCtrainval_11-May-2012.tar from ' + VOC_URL +
-                ' and extract it into data/ (it holds VOCdevkit/VOC2012)')
+                f' and extract it so that {root} is its VOCdevkit/VOC2012')
     if 'ADEChallengeData2016' in path:
-        return f'download {ADE_URL} and unzip it into data/'
+        return (f'download {ADE_URL} and unzip it so that {root} is its '
+                'ADEChallengeData2016')
     return ('set the dataset\'s data_root (e.g. --cfg-options '
             'train_dataloader.dataset.data_root=DIR) to your data, see '
             '"Train on your own data" in README.md')
@@ -112,7 +114,7 @@ def _data_problems(loader: Optional[dict], role: str) -> Iterator[str]:
         for path in paths:
             if not osp.exists(path):
                 yield (f'{role} data: {path} is missing; '
-                       f'{_data_hint(path)}.')
+                       f'{_data_hint(path, root)}.')
 
 
 def _init_checkpoints(model: dict) -> Iterator[Tuple[str, str]]:

@@ -51,7 +51,9 @@ def test_missing_voc_data_and_vgg16_weights_are_named(tmp_path, monkeypatch):
     problems = missing_inputs(cfg, training=True)
     assert ('training data: data/VOCdevkit/VOC2012/ImageSets/Segmentation/'
             'train.txt is missing; download VOCtrainval_11-May-2012.tar from '
-            'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/') in problems[0]
+            'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/ and extract it '
+            'so that data/VOCdevkit/VOC2012 is its VOCdevkit/VOC2012.') \
+        in problems[0]
     assert any('ImageSets/Segmentation/aug.txt is missing; build the VOC aug '
                'set from SBD' in p and 'tools/convert_datasets/voc_aug.py'
                in p for p in problems)
