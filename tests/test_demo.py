@@ -22,8 +22,10 @@ def test_demo_trains_fcn8s_to_60_miou_and_writes_a_prediction(
     assert miou >= 60, f'demo mIoU {miou} < 60'
     assert re.search(r'\|\s+background\s+\|', out), 'per-class table missing'
     image = re.search(r'colourised prediction for (\S+\.jpg)', out).group(1)
-    pred_path = REPO / image.replace('.jpg', '_pred.png')
-    pred = Image.open(pred_path)
+    predictions = REPO / 'work_dirs/fcn8s_voc_aug_demo/predictions'
+    stem = Path(image).stem
+    assert Image.open(predictions / f'{stem}_overlay.png').format == 'PNG'
+    pred = Image.open(predictions / f'{stem}_pred.png')
     assert pred.mode == 'P'
     assert pred.size == Image.open(REPO / image).size
     assert set(np.unique(np.array(pred))) <= set(range(21))

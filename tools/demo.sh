@@ -2,7 +2,8 @@
 # The built-in demo, end to end with no download: set up .venv, write a small
 # synthetic PASCAL VOC 2012 + SBD set in their real formats, build the aug set,
 # train FCN-8s on CPU, evaluate it (aAcc/mIoU/mAcc and per-class IoU) and write
-# a colourised prediction beside one of the held-out images.
+# the prediction for one of the held-out images (an overlay with a legend and
+# the palette PNG) into the work dir's predictions/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -26,5 +27,5 @@ echo "demo: [4/5] evaluating $CKPT on the held-out VOC val images"
 "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR"
 IMG="$DATA/VOCdevkit/VOC2012/JPEGImages/$(head -n 1 "$DATA/VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt").jpg"
 echo "demo: [5/5] colourised prediction for $IMG"
-"$PY" tools/predict.py "$CONFIG" "$CKPT" "$IMG"
+"$PY" tools/predict.py "$CONFIG" "$CKPT" "$IMG" --out-dir "$WORK_DIR/predictions" --save-index
 echo "demo: done in ${SECONDS} s"

@@ -1,7 +1,9 @@
 """Test a segmentor: ``python tools/test.py CONFIG CHECKPOINT [options]``.
 
-Prints aAcc, mIoU and mAcc and the per-class table; the options are those of
-mmseg 1.x's ``tools/test.py``.
+Logs progress with an ETA, prints aAcc, mIoU and mAcc and the per-class
+table, and saves the per-class IoU/Acc and the confusion matrix as
+``per_class.json`` beside the summary JSON in the work dir; the options are
+those of mmseg 1.x's ``tools/test.py``.
 """
 import argparse
 import sys
@@ -12,6 +14,10 @@ from prettytable import PrettyTable
 from fcn_mm.apis import (add_runner_arguments, drop_training,
                          enable_test_outputs, enable_tta, existing_file,
                          load_run_config)
+from fcn_mm.apis.console import quiet_console
+from fcn_mm.apis.preflight import check_test_inputs
+from fcn_mm.apis.testing import (keep_class_report, save_class_report,
+                                 show_test_progress)
 from fcn_mm.engine.launch_check import launcher_problem
 from fcn_mm.engine.runner import build_runner
 
@@ -52,12 +58,23 @@ def main(argv=None) -> dict:
     enable_test_outputs(cfg, out=args.out, show_dir=args.show_dir)
     if args.tta:
         enable_tta(cfg)
+    keep_class_report(cfg)
+    quiet_console(cfg)
+    try:
+        check_test_inputs(cfg)
+    except FileNotFoundError as error:
+        sys.exit(f'error: {error}')
+    runner = build_runner(cfg)
+    show_test_progress(runner)
     # The runner's logger prints the per-class table and the summary line.
-    metrics = build_runner(cfg).test()
+    metrics = runner.test()
     if is_main_process():
         summary = PrettyTable(field_names=list(metrics))
         summary.add_row([f'{value:.2f}' for value in metrics.values()])
         print(summary)
+        report = save_class_report(runner)
+        if report:
+            print(f'per-class IoU/Acc and confusion matrix: {report}')
     return metrics
 
 

@@ -8,6 +8,8 @@ import sys
 
 from fcn_mm.apis import (add_runner_arguments, enable_amp, existing_file,
                          load_run_config)
+from fcn_mm.apis.console import quiet_console
+from fcn_mm.apis.preflight import check_training_inputs
 from fcn_mm.engine.launch_check import launcher_problem
 from fcn_mm.engine.runner import build_runner
 
@@ -42,6 +44,11 @@ def main(argv=None) -> None:
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
+    quiet_console(cfg)
+    try:
+        check_training_inputs(cfg)
+    except FileNotFoundError as error:
+        sys.exit(f'error: {error}')
     build_runner(cfg).train()
 
 

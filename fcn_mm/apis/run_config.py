@@ -13,6 +13,9 @@ from typing import Optional
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from .console import filter_upstream_warnings
+from .preflight import follow_max_iters
+
 __all__ = [
     'add_runner_arguments', 'existing_file', 'load_run_config', 'enable_amp',
     'drop_training', 'enable_test_outputs', 'enable_tta'
@@ -84,7 +87,10 @@ def load_run_config(config: str,
 
     The work dir is, in order of priority: ``work_dir``, the config's own
     ``work_dir``, ``./work_dirs/<config file stem>``. ``LOCAL_RANK`` is set in
-    the environment unless a launcher already set it.
+    the environment unless a launcher already set it. Iteration-based
+    learning-rate schedules are made to end at ``train_cfg.max_iters``
+    (:func:`fcn_mm.apis.preflight.follow_max_iters`); known upstream
+    warnings are filtered (:mod:`fcn_mm.apis.console`).
 
     Args:
         config (str): Path of the config file.
@@ -103,11 +109,13 @@ def load_run_config(config: str,
     problem = _missing_file(config)
     if problem:
         raise FileNotFoundError(problem)
+    filter_upstream_warnings()  # before mmseg:: bases and models load
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
+    follow_max_iters(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

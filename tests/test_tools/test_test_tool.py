@@ -58,7 +58,8 @@ def _metrics_from_pngs(pred_dir: Path, voc_root: Path) -> dict:
         aAcc=100 * hits.sum() / labelled.sum(),
         mIoU=100 * np.nanmean(iou),
         mAcc=100 * np.nanmean(acc),
-        num_predicted_classes=int((predicted > 0).sum()))
+        num_predicted_classes=int((predicted > 0).sum()),
+        confusion=confusion, iou=iou)
 
 
 def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
@@ -74,7 +75,8 @@ def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
     expected = _metrics_from_pngs(out, Path(demo_voc_root))
     assert expected['num_predicted_classes'] >= 5
     printed = printed_summary(output)
-    [json_path] = work.glob('*/*.json')
+    [json_path] = [p for p in work.glob('*/*.json')
+                   if p.name != 'per_class.json']
     logged = json.loads(json_path.read_text())
     for name in ('aAcc', 'mIoU', 'mAcc'):
         # mmseg rounds percentages to 2 decimals, from float32 sums.
@@ -83,6 +85,19 @@ def test_reported_metrics_equal_a_confusion_matrix(tmp_path, trained_work_dir,
     # The runner's logger puts mmseg's per-class table on the console.
     assert 'per class results:' in output
     assert re.search(r'\|\s+background\s+\|\s+[\d.]+\s+\|', output)
+    # per_class.json beside the summary: the same matrix, exactly.
+    report = json.loads((json_path.parent / 'per_class.json').read_text())
+    assert report['confusion_matrix'] == expected['confusion'].tolist()
+    for ours, theirs in zip(report['IoU'], expected['iou']):
+        assert (ours is None and np.isnan(theirs)) or \
+            ours == pytest.approx(100 * theirs, abs=1e-4)
+    assert f'per-class IoU/Acc and confusion matrix: {json_path.parent}' \
+        in output
+    # Progress with an ETA, about 20 lines, then no config dump.
+    assert re.search(r'Iter\(test\) \[\s*\d+/\d+\]\s+eta: ', output)
+    assert 'Config:' not in output and 'System environment' not in output
+    assert 'Distributed training: False  GPU number: 1' in output
+    assert 'Config:' in next(json_path.parent.glob('*.log')).read_text()
     # --out and --show-dir wrote one file per test image.
     num_images = len(
         (Path(demo_voc_root) /

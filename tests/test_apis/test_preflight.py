@@ -1,0 +1,88 @@
+"""Before a run: the LR schedule follows max_iters, and missing data or init
+weights are named with where they come from."""
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from fcn_mm.apis import load_run_config
+from fcn_mm.apis.preflight import follow_max_iters, missing_inputs
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCT = str(REPO / 'configs' / 'fcn8s_voc_aug.py')
+
+
+def test_poly_lr_follows_max_iters_from_the_command_line():
+    cfg = load_run_config(PRODUCT, cfg_options={'train_cfg.max_iters': 300})
+    [poly] = cfg.param_scheduler
+    assert poly.type == 'PolyLR' and poly.end == 300
+    # Unchanged when they agree already, or when told to keep the schedule.
+    assert follow_max_iters(cfg) == []
+    cfg = load_run_config(PRODUCT, cfg_options={'train_cfg.max_iters': 300,
+                                                'follow_max_iters': False})
+    assert cfg.param_scheduler[0].end == 20000
+
+
+def test_only_the_last_ending_schedulers_move():
+    cfg = Config(dict(
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=1000),
+        param_scheduler=[
+            dict(type='LinearLR', by_epoch=False, begin=0, end=100),
+            dict(type='PolyLR', by_epoch=False, begin=100, end=20000)]))
+    assert follow_max_iters(cfg) == [
+        'param_scheduler PolyLR ended at 20000; it now ends at '
+        'train_cfg.max_iters=1000']
+    assert [s.end for s in cfg.param_scheduler] == [100, 1000]
+    cfg.train_cfg.max_iters = 50
+    with pytest.raises(ValueError, match='PolyLR begins at iteration 100, '
+                       'but train_cfg.max_iters is 50'):
+        follow_max_iters(cfg)
+
+
+def test_epoch_based_schedules_are_left_alone():
+    cfg = Config(dict(train_cfg=dict(max_epochs=10),
+                      param_scheduler=dict(type='PolyLR', end=20)))
+    assert follow_max_iters(cfg) == []
+
+
+def test_missing_voc_data_and_vgg16_weights_are_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(PRODUCT)
+    problems = missing_inputs(cfg, training=True)
+    assert ('training data: data/VOCdevkit/VOC2012/ImageSets/Segmentation/'
+            'train.txt is missing; download VOCtrainval_11-May-2012.tar from '
+            'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/ and extract it '
+            'so that data/VOCdevkit/VOC2012 is its VOCdevkit/VOC2012.') \
+        in problems[0]
+    assert any('ImageSets/Segmentation/aug.txt is missing; build the VOC aug '
+               'set from SBD' in p and 'tools/convert_datasets/voc_aug.py'
+               in p for p in problems)
+    [weights] = [p for p in problems if p.startswith('init weights')]
+    assert weights == (
+        'init weights: checkpoints/vgg16_imagenet_fcn_mm.pth '
+        '(model.backbone.init_cfg) is missing: torchvision\'s '
+        'ImageNet VGG16, converted to FCNVGG16 keys, from '
+        'https://download.pytorch.org/models/vgg16-397923af.pth. Run: '
+        'python tools/misc/fetch_pretrained.py vgg16 (or, with the file '
+        'already downloaded: python tools/misc/fetch_pretrained.py vgg16 '
+        '--from FILE)')
+    # A test run needs only the test data.
+    assert all(p.startswith('test data') for p in
+               missing_inputs(cfg, training=False))
+
+
+def test_fastfcn_and_unknown_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config(dict(model=dict(
+        pretrained='checkpoints/resnet50_v1c.pth',
+        backbone=dict(init_cfg=[dict(type='Pretrained',
+                                     checkpoint='mine/backbone.pth')]))))
+    fastfcn, own = missing_inputs(cfg, training=True)
+    assert 'resnet50_v1c-2cccc1ad.pth. Run: python tools/misc/' \
+        'fetch_pretrained.py resnet50_v1c' in fastfcn
+    assert own == ('init weights: mine/backbone.pth (model.backbone.init_cfg)'
+                   ' is missing; put the checkpoint there, or train from '
+                   'scratch with --cfg-options model.backbone.init_cfg=None')
+    Path('checkpoints').mkdir()
+    Path('checkpoints/resnet50_v1c.pth').write_bytes(b'')
+    assert len(missing_inputs(cfg, training=True)) == 1
