@@ -21,8 +21,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # fcn_mm's: atomic writes, old ones removed after, sha256 sidecars.
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters // 10,
+        type='AtomicCheckpointHook', by_epoch=False, interval=max_iters // 10,
         max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # fcn_mm's: stop at a non-finite loss (max_skips=N skips N such steps).
+    non_finite=dict(type='NonFiniteGuardHook'),
     visualization=dict(type='SegVisualizationHook'))
