@@ -1,12 +1,13 @@
 # PASCAL VOC 2012 + SBD "aug": train = VOC train (1464) + SBD aug (9118) = 10582
 # images (tools/convert_datasets/voc_aug.py builds the aug part), val = VOC val.
-dataset_type = 'PascalVOCDataset'
+# mmseg's PascalVOCDataset, with its split files and images checked once.
+dataset_type = 'CheckedPascalVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='CheckSegLabels', num_classes=21),  # names a bad label file
+    dict(type='CheckSegLabels'),  # names a bad label file
     dict(
         type='RandomResize',
         scale=(2048, 512),
@@ -22,7 +23,7 @@ test_pipeline = [
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     # Labels load after Resize: metrics are computed at the original size.
     dict(type='LoadAnnotations'),
-    dict(type='CheckSegLabels', num_classes=21),
+    dict(type='CheckSegLabels'),
     dict(type='PackSegInputs'),
 ]
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
