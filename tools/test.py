@@ -53,7 +53,10 @@ def main(argv=None) -> dict:
     if args.tta:
         enable_tta(cfg)
     # The runner's logger prints the per-class table and the summary line.
-    metrics = build_runner(cfg).test()
+    try:
+        metrics = build_runner(cfg).test()
+    except OSError as error:  # --out / --show-dir: names the file, the reason
+        sys.exit(f'error: {error}')
     if is_main_process():
         summary = PrettyTable(field_names=list(metrics))
         summary.add_row([f'{value:.2f}' for value in metrics.values()])

@@ -8,6 +8,7 @@ import argparse
 import logging
 import os
 import os.path as osp
+import re
 from typing import Optional
 
 from mmengine.config import Config, DictAction
@@ -25,6 +26,23 @@ def _missing_file(path: str) -> Optional[str]:
         return None
     return (f'no file at {path!r} (looked from {os.getcwd()}); give the path '
             'of an existing file, e.g. configs/fcn8s_voc_aug.py for a config')
+
+
+def _located(error: SyntaxError) -> SyntaxError:
+    """mmengine's config syntax error (``File "<unknown>"``), with the file,
+    line and text of the error."""
+    found = re.search(r'config file (.+?): ', str(error))
+    path = found.group(1) if found else error.filename
+    try:
+        with open(path, encoding='utf-8') as f:
+            compile(f.read(), path, 'exec')
+    except SyntaxError as located:
+        return SyntaxError(
+            f'{path}, line {located.lineno}: {located.msg}: '
+            f'{(located.text or "").strip()!r}; fix the config file')
+    except (OSError, TypeError):
+        pass
+    return error
 
 
 def existing_file(path: str) -> str:
@@ -104,7 +122,10 @@ def load_run_config(config: str,
     if problem:
         raise FileNotFoundError(problem)
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except SyntaxError as error:
+        raise _located(error) from error
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -177,6 +198,9 @@ def enable_test_outputs(cfg: Config,
     if out is not None:
         cfg.test_evaluator['output_dir'] = out
         cfg.test_evaluator['keep_results'] = True
+        # fcn_mm's subclass writes each PNG atomically and fails loudly.
+        if cfg.test_evaluator.get('type') == 'IoUMetric':
+            cfg.test_evaluator['type'] = 'AtomicIoUMetric'
     if show_dir is not None:
         if 'visualization' not in cfg.default_hooks:
             raise KeyError(
@@ -187,6 +211,12 @@ def enable_test_outputs(cfg: Config,
         # skips all of a small test set; --show-dir asks for all of them.
         cfg.default_hooks.visualization.interval = 1
         cfg.visualizer.save_dir = show_dir
+        # mmengine's LocalVisBackend ignores a failed cv2.imwrite.
+        cfg.visualizer.vis_backends = [
+            dict(backend, type='AtomicLocalVisBackend')
+            if backend.get('type') == 'LocalVisBackend' else backend
+            for backend in cfg.visualizer.vis_backends
+        ]
 
 
 def enable_tta(cfg: Config) -> None:
