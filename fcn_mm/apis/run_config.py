@@ -8,7 +8,6 @@ import argparse
 import logging
 import os
 import os.path as osp
-import re
 from typing import Optional
 
 from mmengine.config import Config, DictAction
@@ -28,20 +27,26 @@ def _missing_file(path: str) -> Optional[str]:
             'of an existing file, e.g. configs/fcn8s_voc_aug.py for a config')
 
 
-def _located(error: SyntaxError) -> SyntaxError:
-    """mmengine's config syntax error (``File "<unknown>"``), with the file,
-    line and text of the error."""
-    found = re.search(r'config file (.+?): ', str(error))
-    path = found.group(1) if found else error.filename
-    try:
-        with open(path, encoding='utf-8') as f:
-            compile(f.read(), path, 'exec')
-    except SyntaxError as located:
-        return SyntaxError(
-            f'{path}, line {located.lineno}: {located.msg}: '
-            f'{(located.text or "").strip()!r}; fix the config file')
-    except (OSError, TypeError):
-        pass
+def _located(error: SyntaxError, config: str) -> SyntaxError:
+    """mmengine's config syntax error (``File "<unknown>"``) compiled again
+    with its file name, so that the traceback shows the file, line and text.
+
+    The broken file is the one mmengine was reading: a base file of
+    ``config``, or ``config`` itself.
+    """
+    tb, read = error.__traceback__, []
+    while tb is not None:
+        if 'mmengine' in tb.tb_frame.f_code.co_filename:
+            read.append(tb.tb_frame.f_locals.get('filename'))
+        tb = tb.tb_next
+    for path in [p for p in reversed(read) if isinstance(p, str)] + [config]:
+        try:
+            with open(path, encoding='utf-8') as f:
+                compile(f.read(), path, 'exec')
+        except SyntaxError as located:
+            return located
+        except OSError:
+            continue
     return error
 
 
@@ -125,7 +130,9 @@ def load_run_config(config: str,
     try:
         cfg = Config.fromfile(config)
     except SyntaxError as error:
-        raise _located(error) from error
+        # The located error says all; mmengine's frames would repeat
+        # "<unknown>".
+        raise _located(error, config) from None
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)

@@ -5,10 +5,19 @@ default safe unpickler refuses the non-tensor objects a runner writes into
 every checkpoint (the message hub's ``HistoryBuffer`` and the numpy arrays in
 it). :func:`allow_mmengine_checkpoints` allow-lists exactly those objects, and
 keeps everything else refused, with an error that names the file.
+
+Checkpoints that fcn_mm's ``AtomicCheckpointHook`` wrote carry a sha256
+sidecar (``iter_8.pth.sha256``, the format of ``sha256sum``), checked at every
+load; an empty, truncated, altered or non-checkpoint file is refused with the
+reason, see :func:`checkpoint_problem`.
 """
+import hashlib
+import os
 import os.path as osp
 import pickle
 import re
+import zipfile
+from typing import Optional
 
 import numpy as np
 import torch
@@ -23,8 +32,7 @@ __all__ = [
 ]
 
 CHECKSUM_SUFFIX = '.sha256'
-# A checkpoint is a zip archive (torch >= 1.6) or, in torch's legacy format,
-# a pickle, whose first byte is the PROTO opcode.
+# A zip archive (torch >= 1.6), or a legacy pickle (first byte: PROTO).
 _CHECKPOINT_MAGIC = (b'PK\x03\x04', b'\x80')
 
 # What numpy pickles an ndarray or a numpy scalar into, under the module path
@@ -121,14 +129,13 @@ class CorruptCheckpointError(ValueError):
 
 def file_sha256(path: str) -> str:
     """The sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
-def checkpoint_problem(filename: str, *, test_zip: bool = False) -> Optional[str]:
+def checkpoint_problem(filename: str,
+                       *,
+                       test_zip: bool = False) -> Optional[str]:
     """Why a local checkpoint file cannot be used, or None if it can.
 
     Finds a missing or empty file, one that is no checkpoint (a text or HTML

@@ -52,8 +52,23 @@ class AtomicIoUMetric(IoUMetric):
 
 @VISBACKENDS.register_module()
 class AtomicLocalVisBackend(LocalVisBackend):
-    """``LocalVisBackend`` whose images are written atomically, and whose
-    failures raise instead of passing silently."""
+    """``LocalVisBackend`` whose images and config are written atomically,
+    and whose failures raise naming the file instead of passing silently."""
+
+    @force_init_env
+    def add_config(self, config, **kwargs) -> None:
+        atomic_write(self._config_save_file,
+                     lambda f: f.write(config.pretty_text.encode()))
+
+    def _dump(self, value_dict: dict, file_path: str,
+              file_format: str) -> None:
+        # Appends a line to scalars.json: appending cannot be atomic, but a
+        # failure must name the file.
+        try:
+            super()._dump(value_dict, file_path, file_format)
+        except OSError as error:
+            raise OSError(error.errno, f'{error.strerror}: could not write '
+                          f'{file_path}') from error
 
     @force_init_env
     def add_image(self,

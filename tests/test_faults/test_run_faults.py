@@ -58,32 +58,38 @@ def test_second_run_in_a_live_work_dir_is_refused(tmp_path,
 
 
 def test_label_of_another_size_names_both_files(tmp_path, demo_voc_root,
-                                                deterministic_config,
-                                                fault_options, run_tool):
+                                                demo_config, demo_options,
+                                                run_tool):
     root = tmp_path / 'VOC2012'
     shutil.copytree(demo_voc_root, root)
     for folder in ('SegmentationClass', 'SegmentationClassAug'):
         for path in (root / folder).glob('*.png'):
             label = Image.open(path)
             label.crop((0, 0, label.width - 3, label.height)).save(path)
-    options = fault_options + [
+    options = demo_options + [
         f'train_dataloader.dataset.datasets.{i}.data_root={root}'
         for i in range(2)
     ]
-    output = run_tool('train', deterministic_config, '--work-dir', tmp_path,
+    # The demo pipeline checks labels (CheckSegLabels) before cropping.
+    output = run_tool('train', demo_config, '--work-dir', tmp_path,
                       '--cfg-options', *options, 'train_cfg.max_iters=1',
                       cwd=tmp_path, expect_success=False).stdout
     assert f'{root}/SegmentationClass' in output
     assert '(WxH) but its image ' in output and f'{root}/JPEGImages/' in output
 
 
-def test_config_syntax_error_names_file_and_line(tmp_path, run_tool):
-    config = tmp_path / 'broken.py'
-    config.write_text("_base_ = []\nmodel = dict(type='X',\n")
-    output = run_tool('train', config, cwd=tmp_path,
-                      expect_success=False).stdout
-    assert f'{config}, line 2: ' in output
-    assert '<unknown>' not in output.splitlines()[-1]
+@pytest.mark.parametrize('broken_base', [False, True])
+def test_config_syntax_error_names_file_and_line(tmp_path, run_tool,
+                                                 broken_base):
+    broken = tmp_path / 'broken.py'
+    broken.write_text("_base_ = []\nmodel = dict(type='X',\n")
+    config = tmp_path / 'leaf.py'
+    config.write_text(f"_base_ = ['{broken}']\n")
+    output = run_tool('train', config if broken_base else broken,
+                      cwd=tmp_path, expect_success=False).stdout
+    assert f'File "{broken}", line 2\n    model = dict(type=\'X\',' in output
+    assert output.endswith("SyntaxError: '(' was never closed\n")
+    assert '<unknown>' not in output
 
 
 @pytest.fixture(scope='module')
@@ -96,17 +102,20 @@ def one_checkpoint(tmp_path_factory, deterministic_config, fault_options,
     return work_dir / 'iter_1.pth'
 
 
-@pytest.mark.parametrize('option', ['--out', '--show-dir'])
+# --out: one page, room for one prediction PNG; --show-dir: room for the
+# config dump (8 KB) and not for a painted image.
+@pytest.mark.parametrize('option, megabytes, written', [
+    ('--out', 0.004, ''), ('--show-dir', 0.024, 'vis_data/vis_image/test_')])
 def test_test_outputs_on_a_full_disk_fail_naming_the_file(
         tmp_path, small_disk, one_checkpoint, deterministic_config,
-        demo_options, run_tool, option):
-    disk = small_disk(0.004)  # one page: room for one small PNG at most
+        demo_options, run_tool, option, megabytes, written):
+    disk = small_disk(megabytes)
     result = run_tool('test', deterministic_config, one_checkpoint,
                       '--work-dir', tmp_path, option, disk, '--cfg-options',
                       *demo_options, cwd=tmp_path, expect_success=False)
-    assert result.returncode != 0
-    assert f'No space left on device: could not write {disk}/' in (
-        result.stdout)
+    assert result.returncode != 0, result.stdout[-3000:]
+    assert (f'error: [Errno 28] No space left on device: could not write '
+            f'{disk}/{written}') in result.stdout, result.stdout[-3000:]
     pngs = list(disk.rglob('*.png'))
-    assert all(p.stat().st_size > 0 for p in pngs)
     assert all(np.asarray(Image.open(p)).size for p in pngs)
+    assert not list(disk.rglob('.*fcn_mm_tmp'))
