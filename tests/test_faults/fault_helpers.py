@@ -1,4 +1,5 @@
 """Starting tools/train.py in a process that a test can kill."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,4 +15,5 @@ def start_train(*args, cwd, log: Path) -> subprocess.Popen:
     with open(log, 'ab') as out:
         return subprocess.Popen(
             [sys.executable, str(REPO / 'tools' / 'train.py'), *map(str, args)],
-            cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+            cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED='1'))

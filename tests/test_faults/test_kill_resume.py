@@ -12,14 +12,15 @@ from fcn_mm.engine.checkpoint import load_from_local_weights_only
 from fcn_mm.engine.hooks.checkpoint_hook import newest_intact_checkpoint
 
 MAX_ITERS = 8
-TRIALS = 10  # killed starts; the run after them finishes undisturbed
+TRIALS = 8  # killed starts; the run after them finishes undisturbed
+TEMPORARY = '.iter_*.pth.*fcn_mm_tmp'
 
 
-def _wait_for_write(work_dir, process, limit):
-    """Poll for the hook's temporary checkpoint file; True once it exists."""
+def _wait(process, ready, limit=120):
+    """Poll every 0.5 ms until ``ready()``; False if the process ended."""
     end = time.monotonic() + limit
     while time.monotonic() < end and process.poll() is None:
-        if any(work_dir.glob('.iter_*.pth.*fcn_mm_tmp')):
+        if ready():
             return True
         time.sleep(0.0005)
     return False
@@ -34,27 +35,35 @@ def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
              '--cfg-options', *options, cwd=tmp_path)
 
     work_dir, log = tmp_path / 'killed', tmp_path / 'killed.log'
+    log.touch()
     rng = random.Random(0)
-    kills = mid_write = resumed = 0
+    kills = mid_write = 0
     saved_before = False
     for trial in range(TRIALS + 1):
+        stale = set(work_dir.glob(TEMPORARY))  # a killed run's, removed
+        started = len(log.read_text())
         process = start_train(deterministic_config, '--work-dir', work_dir,
                               '--resume', '--cfg-options', *options,
                               cwd=tmp_path, log=log)
+
+        def writing():
+            return bool(set(work_dir.glob(TEMPORARY)) - stale)
+
         if trial < TRIALS:
-            if trial % 2:  # kill as soon as a checkpoint write starts
-                hit = _wait_for_write(work_dir, process, limit=60)
-            else:  # or at a random moment of start-up and training
-                time.sleep(rng.uniform(2, 12))
-                hit = any(work_dir.glob('.iter_*.pth.*fcn_mm_tmp'))
+            if trial % 2:  # as soon as a checkpoint write starts
+                _wait(process, writing)
+            else:  # at a random moment once training runs
+                _wait(process, lambda: 'Iter(train)' in log.read_text()[
+                    started:])
+                time.sleep(rng.uniform(0, 1.5))
             if process.poll() is None:
+                hit = writing()
                 process.kill()
                 kills += 1
                 mid_write += hit
         assert process.wait(timeout=300) in (0, -9), log.read_text()[-3000:]
-        # A kill never loses the last checkpoint.
-        path, broken = newest_intact_checkpoint(str(work_dir)) if (
-            work_dir.is_dir()) else (None, [])
+        # A kill never loses the last checkpoint, nor leaves a broken one.
+        path, broken = newest_intact_checkpoint(str(work_dir))
         assert broken == []
         assert path is not None or not saved_before
         saved_before = path is not None
@@ -62,18 +71,36 @@ def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
             break
     text = log.read_text()
     resumed = text.count('Resuming from ')
-    print(f'{kills} kills ({mid_write} during a checkpoint write), '
-          f'{resumed} resumes from a checkpoint')
+    print(f'\n{kills} SIGKILLs ({mid_write} during a checkpoint write), '
+          f'{resumed} resumes from a checkpoint, then a clean finish')
     assert process.returncode == 0, text[-3000:]
-    assert kills >= TRIALS // 2 and mid_write >= 1 and resumed >= 2
+    assert kills == TRIALS and mid_write >= TRIALS // 2 and resumed >= 4
     assert sorted(p.name for p in work_dir.glob('*.pth')) == [
         f'iter_{MAX_ITERS}.pth'
     ]
     assert not list(work_dir.glob('.*fcn_mm_tmp'))
     expected = load_from_local_weights_only(
-        str(reference / f'iter_{MAX_ITERS}.pth'))['state_dict']
-    got = load_from_local_weights_only(
-        str(work_dir / f'iter_{MAX_ITERS}.pth'))['state_dict']
-    assert expected.keys() == got.keys()
-    unequal = [k for k in expected if not torch.equal(expected[k], got[k])]
+        str(reference / f'iter_{MAX_ITERS}.pth'))
+    got = load_from_local_weights_only(str(work_dir / f'iter_{MAX_ITERS}.pth'))
+    for part in ('state_dict', 'optimizer'):
+        assert _flat(expected[part]).keys() == _flat(got[part]).keys()
+    unequal = [
+        k for k, v in _flat(expected['state_dict']).items()
+        if not torch.equal(v, _flat(got['state_dict'])[k])
+    ] + [
+        k for k, v in _flat(expected['optimizer']).items()
+        if torch.is_tensor(v) and not torch.equal(v, _flat(got['optimizer'])[k])
+    ]
     assert unequal == []
+
+
+def _flat(tree, prefix=''):
+    """Nested dicts/lists as {'a.b.0': leaf}."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    flat = {}
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            flat.update(_flat(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
