@@ -136,7 +136,16 @@ class AtomicCheckpointHook(CheckpointHook):
                 runner.logger.info(f'Removed {path}, left by a killed run.')
         # Runner.load_or_resume, which runs after this hook, reads the choice
         # from these two attributes (mmengine 0.10.7).
-        if not runner._resume or runner._load_from is not None:
+        if runner._load_from is not None:
+            return
+        if not runner._resume:
+            existing = sorted(n for n in os.listdir(runner.work_dir)
+                              if _CHECKPOINT_NAME.fullmatch(n))
+            if existing:
+                runner.logger.warning(
+                    f'{runner.work_dir} holds checkpoints ({", ".join(existing)})'
+                    ' but training starts from iteration 0, as --resume was '
+                    'not given; stop and add --resume to continue instead.')
             return
         path, skipped = newest_intact_checkpoint(runner.work_dir)
         for broken, reason in skipped:
