@@ -23,6 +23,17 @@ def deterministic_config() -> Path:
     return DETERMINISTIC_CONFIG
 
 
+@pytest.fixture(scope='session')
+def three_checkpoints(tmp_path_factory, deterministic_config, fault_options,
+                      run_tool):
+    """A work dir with iter_1.pth, iter_2.pth and iter_3.pth (all kept)."""
+    work_dir = tmp_path_factory.mktemp('three')
+    run_tool('train', deterministic_config, '--work-dir', work_dir,
+             '--cfg-options', *fault_options, 'train_cfg.max_iters=3',
+             'default_hooks.checkpoint.max_keep_ckpts=-1', cwd=work_dir)
+    return work_dir
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """``small_disk(megabytes)``: a folder on a tmpfs of that size, unmounted

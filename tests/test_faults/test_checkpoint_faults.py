@@ -10,17 +10,6 @@ from fcn_mm.engine.checkpoint import checkpoint_problem
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope='module')
-def three_checkpoints(tmp_path_factory, deterministic_config, fault_options,
-                      run_tool):
-    """A work dir with iter_1.pth, iter_2.pth and iter_3.pth (all kept)."""
-    work_dir = tmp_path_factory.mktemp('three')
-    run_tool('train', deterministic_config, '--work-dir', work_dir,
-             '--cfg-options', *fault_options, 'train_cfg.max_iters=3',
-             'default_hooks.checkpoint.max_keep_ckpts=-1', cwd=work_dir)
-    return work_dir
-
-
 @pytest.fixture
 def resume(tmp_path, three_checkpoints, deterministic_config, fault_options,
            run_tool):
@@ -59,14 +48,10 @@ def test_moved_work_dir_with_stale_last_checkpoint_resumes(resume, tmp_path):
     os.rename(resume.work_dir, moved)
     assert (moved / 'last_checkpoint').read_text() == 'iter_3.pth'
     (moved / 'iter_3.pth').unlink()  # last_checkpoint now names no file
-    output = resume('--resume', work=moved)
+    # The config's resume=True is not ignored (no --resume given).
+    output = resume('--cfg-options', 'resume=True', work=moved)
     assert f'Resuming from {moved}/iter_2.pth' in output
     assert 'resumed epoch: 0, iter: 2' in output
-
-
-def test_config_resume_true_is_not_ignored(resume):
-    output = resume('--cfg-options', 'resume=True')
-    assert 'resumed epoch: 0, iter: 3' in output
 
 
 def test_resume_path_resumes_that_one_or_names_its_problem(resume):

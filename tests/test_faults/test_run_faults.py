@@ -9,12 +9,11 @@ import torch
 from fault_helpers import start_train
 from PIL import Image
 
+from fcn_mm.apis import load_run_config
 from fcn_mm.engine.checkpoint import load_from_local_weights_only
 from fcn_mm.engine.runner import LOCK_FILE
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_diverging_run_stops_and_keeps_finite_checkpoints(
         tmp_path, deterministic_config, fault_options, run_tool):
     result = run_tool('train', deterministic_config, '--work-dir', tmp_path,
@@ -32,6 +31,7 @@ def test_diverging_run_stops_and_keeps_finite_checkpoints(
                    if w.is_floating_point()), path
 
 
+@pytest.mark.slow
 def test_second_run_in_a_live_work_dir_is_refused(tmp_path,
                                                   deterministic_config,
                                                   fault_options, run_tool):
@@ -57,6 +57,7 @@ def test_second_run_in_a_live_work_dir_is_refused(tmp_path,
     assert 'Iter(train)' not in second.stdout
 
 
+@pytest.mark.slow
 def test_label_of_another_size_names_both_files(tmp_path, demo_voc_root,
                                                 demo_config, demo_options,
                                                 run_tool):
@@ -79,38 +80,31 @@ def test_label_of_another_size_names_both_files(tmp_path, demo_voc_root,
 
 
 @pytest.mark.parametrize('broken_base', [False, True])
-def test_config_syntax_error_names_file_and_line(tmp_path, run_tool,
-                                                 broken_base):
+def test_config_syntax_error_names_file_and_line(tmp_path, broken_base):
     broken = tmp_path / 'broken.py'
     broken.write_text("_base_ = []\nmodel = dict(type='X',\n")
     config = tmp_path / 'leaf.py'
     config.write_text(f"_base_ = ['{broken}']\n")
-    output = run_tool('train', config if broken_base else broken,
-                      cwd=tmp_path, expect_success=False).stdout
-    assert f'File "{broken}", line 2\n    model = dict(type=\'X\',' in output
-    assert output.endswith("SyntaxError: '(' was never closed\n")
-    assert '<unknown>' not in output
-
-
-@pytest.fixture(scope='module')
-def one_checkpoint(tmp_path_factory, deterministic_config, fault_options,
-                   run_tool):
-    work_dir = tmp_path_factory.mktemp('one')
-    run_tool('train', deterministic_config, '--work-dir', work_dir,
-             '--cfg-options', *fault_options, 'train_cfg.max_iters=1',
-             cwd=work_dir)
-    return work_dir / 'iter_1.pth'
+    with pytest.raises(SyntaxError) as error:
+        load_run_config(str(config if broken_base else broken))
+    # What Python prints: File "<path>", line 2, the line, the message.
+    assert (error.value.filename, error.value.lineno) == (str(broken), 2)
+    assert error.value.text.strip() == "model = dict(type='X',"
+    assert error.value.msg == "'(' was never closed"
+    assert error.value.__suppress_context__  # no "<unknown>" frames above
 
 
 # --out: one page, room for one prediction PNG; --show-dir: room for the
 # config dump (8 KB) and not for a painted image.
+@pytest.mark.slow
 @pytest.mark.parametrize('option, megabytes, written', [
     ('--out', 0.004, ''), ('--show-dir', 0.024, 'vis_data/vis_image/test_')])
 def test_test_outputs_on_a_full_disk_fail_naming_the_file(
-        tmp_path, small_disk, one_checkpoint, deterministic_config,
+        tmp_path, small_disk, three_checkpoints, deterministic_config,
         demo_options, run_tool, option, megabytes, written):
     disk = small_disk(megabytes)
-    result = run_tool('test', deterministic_config, one_checkpoint,
+    result = run_tool('test', deterministic_config,
+                      three_checkpoints / 'iter_1.pth',
                       '--work-dir', tmp_path, option, disk, '--cfg-options',
                       *demo_options, cwd=tmp_path, expect_success=False)
     assert result.returncode != 0, result.stdout[-3000:]
