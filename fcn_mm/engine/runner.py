@@ -1,5 +1,6 @@
 """Building the runner for a config, on GPUs or on CPU processes, and holding
 a work dir for one training run at a time."""
+import errno
 import fcntl
 import os
 import os.path as osp
@@ -24,10 +25,13 @@ class WorkDirBusyError(RuntimeError):
 def lock_work_dir(work_dir: str) -> int:
     """Hold ``work_dir`` for this training run until the process exits.
 
-    Takes an exclusive ``flock`` on ``<work_dir>/.fcn_mm_train.lock`` and
-    writes this process's PID into it. The kernel releases the lock when the
-    process ends, however it ends, so the lock of a killed run never blocks
-    the next one (``--resume``). Only the process of global rank 0 locks.
+    Takes an exclusive POSIX lock (``fcntl.lockf``) on
+    ``<work_dir>/.fcn_mm_train.lock`` and writes this process's PID into it.
+    The kernel releases the lock when the process ends, however it ends, so
+    the lock of a killed run never blocks the next one (``--resume``). Unlike
+    ``flock``, the lock is not shared with forked children (data-loader
+    workers), which may outlive a killed run for a moment. Only the process
+    of global rank 0 locks.
 
     Args:
         work_dir (str): The run's work dir; created if missing.
@@ -47,8 +51,11 @@ def lock_work_dir(work_dir: str) -> int:
     path = osp.join(work_dir, LOCK_FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EAGAIN):
+            os.close(fd)
+            raise
         holder = os.pread(fd, 32, 0).decode(errors='replace').strip()
         os.close(fd)
         raise WorkDirBusyError(

@@ -51,3 +51,32 @@ def test_only_rank_zero_locks(tmp_path, monkeypatch):
     monkeypatch.setenv('RANK', '1')
     assert lock_work_dir(str(tmp_path / 'w')) == -1
     assert not (tmp_path / 'w').exists()
+
+
+FORKING_HOLDER = '''
+import os, sys, time
+from fcn_mm.engine.runner import lock_work_dir
+lock_work_dir(sys.argv[1])
+child = os.fork()  # as a data-loader worker is forked
+if child == 0:
+    time.sleep(120)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(120)
+'''
+
+
+def test_forked_children_of_a_killed_run_do_not_hold_the_lock(tmp_path,
+                                                             monkeypatch):
+    monkeypatch.delenv('RANK', raising=False)
+    holder = subprocess.Popen(
+        [sys.executable, '-c', FORKING_HOLDER, str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, RANK='0'))
+    child = int(holder.stdout.readline())
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    try:
+        os.kill(child, 0)  # the worker still lives...
+        os.close(lock_work_dir(str(tmp_path)))  # ...and the lock is free
+    finally:
+        os.kill(child, signal.SIGKILL)
