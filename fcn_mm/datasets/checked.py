@@ -77,7 +77,9 @@ class _CheckedMixin:
             return super().prepare_data(idx)
         except Exception as error:
             info = self.get_data_info(idx)
-            files = [info[k] for k in ('img_path', 'seg_map_path') if k in info]
+            files = [
+                info[k] for k in ('img_path', 'seg_map_path') if k in info
+            ]
             if any(path in str(error) for path in files):
                 raise
             raise DataFileError(

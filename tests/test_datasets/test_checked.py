@@ -66,8 +66,8 @@ def test_bad_split_file_names_file_and_line(voc, text, found):
 def test_missing_or_empty_files_are_named_with_their_line(voc, folder, suffix):
     path = voc / folder / f'val513_000{suffix}'
     path.write_bytes(b'')
-    with pytest.raises(DataFileError,
-                       match=rf'split\.txt, line 2: {path} is empty \(0 bytes\)'):
+    with pytest.raises(DataFileError, match=rf'split\.txt, line 2: {path} is '
+                       r'empty \(0 bytes\)'):
         _dataset(voc)
     path.unlink()
     with pytest.raises(DataFileError, match=rf'line 2: {path} does not exist'):

@@ -90,7 +90,8 @@ def test_after_train_removes_the_optimizer_hook():
 
 def test_refuses_to_checkpoint_non_finite_weights():
     runner, hook = _runner(iteration=9), NonFiniteGuardHook()
-    weights = {'a.weight': torch.ones(2), 'b.bias': torch.tensor([1., math.inf]),
+    weights = {'a.weight': torch.ones(2),
+               'b.bias': torch.tensor([1., math.inf]),
                'num_batches_tracked': torch.tensor(3)}
     with pytest.raises(NonFiniteLossError,
                        match=r'iteration 10: refusing .*1 tensors, e\.g\. '

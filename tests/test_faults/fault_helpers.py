@@ -14,6 +14,7 @@ def start_train(*args, cwd, log: Path) -> subprocess.Popen:
     """tools/train.py in its own process, output to ``log``."""
     with open(log, 'ab') as out:
         return subprocess.Popen(
-            [sys.executable, str(REPO / 'tools' / 'train.py'), *map(str, args)],
+            [sys.executable,
+             str(REPO / 'tools' / 'train.py'), *map(str, args)],
             cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
             env=dict(os.environ, PYTHONUNBUFFERED='1'))

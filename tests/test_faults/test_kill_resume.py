@@ -85,11 +85,10 @@ def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
     for part in ('state_dict', 'optimizer'):
         assert _flat(expected[part]).keys() == _flat(got[part]).keys()
     unequal = [
-        k for k, v in _flat(expected['state_dict']).items()
-        if not torch.equal(v, _flat(got['state_dict'])[k])
-    ] + [
-        k for k, v in _flat(expected['optimizer']).items()
-        if torch.is_tensor(v) and not torch.equal(v, _flat(got['optimizer'])[k])
+        f'{part}.{key}' for part in ('state_dict', 'optimizer')
+        for key, value in _flat(expected[part]).items()
+        if torch.is_tensor(value)
+        and not torch.equal(value, _flat(got[part])[key])
     ]
     assert unequal == []
 

@@ -143,9 +143,10 @@ class AtomicCheckpointHook(CheckpointHook):
                               if _CHECKPOINT_NAME.fullmatch(n))
             if existing:
                 runner.logger.warning(
-                    f'{runner.work_dir} holds checkpoints ({", ".join(existing)})'
-                    ' but training starts from iteration 0, as --resume was '
-                    'not given; stop and add --resume to continue instead.')
+                    f'{runner.work_dir} holds checkpoints '
+                    f'({", ".join(existing)}) but training starts from '
+                    'iteration 0, as --resume was not given; stop and add '
+                    '--resume to continue instead.')
             return
         path, skipped = newest_intact_checkpoint(runner.work_dir)
         for broken, reason in skipped:
