@@ -1,9 +1,14 @@
-"""Palette-mode PNGs, written atomically: how VOC stores labels and how
-fcn_mm shows predictions."""
+"""Atomic file writes, and palette-mode PNGs: how VOC stores labels and how
+fcn_mm shows predictions.
+
+The write-to-a-temporary-then-rename pattern is the one
+``torch.distributed.checkpoint`` and orbax use for checkpoints: a reader (or a
+run resumed after a kill) sees the old file or the complete new one.
+"""
 import os
 import os.path as osp
 import uuid
-from typing import Callable, Sequence, Union
+from typing import Callable, List, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -12,7 +17,11 @@ PathLike = Union[str, os.PathLike]
 TMP_SUFFIX = '.fcn_mm_tmp'
 
 
-def atomic_write(path: PathLike, write: Callable, tag: str = '') -> None:
+def atomic_write(path: PathLike,
+                 write: Callable,
+                 tag: str = '',
+                 *,
+                 fsync: bool = False) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename.
 
     ``path`` therefore holds either its old content or the complete new one,
@@ -23,21 +32,73 @@ def atomic_write(path: PathLike, write: Callable, tag: str = '') -> None:
         write (Callable): Writes the content to a binary file object.
         tag (str): Extra text in the temporary name, so that a caller can find
             and remove its temporaries if a worker process is killed.
+        fsync (bool): Flush the file to the disk before the rename and the
+            folder after it, so that the new content survives a power loss
+            or a killed machine, not only a killed process. Defaults to False.
+
+    Raises:
+        OSError: The write failed (a full disk, a read-only folder); the
+            message names ``path`` and the reason, and ``path`` keeps its old
+            content.
     """
     folder, name = osp.split(osp.abspath(path))
     tmp_path = osp.join(folder,
                         f'.{name}.{tag}{uuid.uuid4().hex[:8]}{TMP_SUFFIX}')
-    # Unlike tempfile.mkstemp (mode 0600) this honours the umask, so the
-    # final file gets the permissions a plain open() would give it.
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        # Unlike tempfile.mkstemp (mode 0600) this honours the umask, so the
+        # final file gets the permissions a plain open() would give it.
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, 'wb') as f:
             write(f)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
+        if fsync:
+            fsync_folder(folder)
+    except BaseException as error:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise OSError(error.errno,
+                          f'{error.strerror}: could not write {path} (it '
+                          'keeps its previous content, if any)') from error
         raise
+
+
+def fsync_folder(folder: PathLike) -> None:
+    """Flush a folder's entries (a rename, a new file) to the disk.
+
+    Args:
+        folder (str | PathLike): The folder.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(folder: PathLike, tag: str = '') -> List[str]:
+    """Remove what :func:`atomic_write` calls with ``tag`` left behind in
+    ``folder`` when their process was killed mid-write.
+
+    Call it only while no other process writes there with the same tag.
+
+    Args:
+        folder (str | PathLike): Folder to clean (not recursive).
+        tag (str): The ``tag`` of those calls; '' removes every temporary.
+
+    Returns:
+        list[str]: The removed paths.
+    """
+    removed = []
+    for entry in os.scandir(folder):
+        if (entry.name.startswith('.') and entry.name.endswith(TMP_SUFFIX)
+                and tag in entry.name):
+            os.remove(entry.path)
+            removed.append(entry.path)
+    return removed
 
 
 def save_palette_png(label: np.ndarray,

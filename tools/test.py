@@ -67,7 +67,10 @@ def main(argv=None) -> dict:
     runner = build_runner(cfg)
     show_test_progress(runner)
     # The runner's logger prints the per-class table and the summary line.
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except OSError as error:  # --out / --show-dir: names the file, the reason
+        sys.exit(f'error: {error}')
     if is_main_process():
         summary = PrettyTable(field_names=list(metrics))
         summary.add_row([f'{value:.2f}' for value in metrics.values()])

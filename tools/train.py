@@ -1,7 +1,7 @@
 """Train a segmentor from a config: ``python tools/train.py CONFIG [options]``.
 
-The options are those of mmseg 1.x's ``tools/train.py``; ``--resume`` picks up
-the last checkpoint in the work dir.
+The options are those of mmseg 1.x's ``tools/train.py``; ``--resume`` takes
+mmdet 3.x's optional checkpoint. One training run holds a work dir at a time.
 """
 import argparse
 import sys
@@ -10,8 +10,10 @@ from fcn_mm.apis import (add_runner_arguments, enable_amp, existing_file,
                          load_run_config)
 from fcn_mm.apis.console import quiet_console
 from fcn_mm.apis.preflight import check_training_inputs
+from fcn_mm.engine import (CorruptCheckpointError, NonFiniteLossError,
+                           UntrustedCheckpointError)
 from fcn_mm.engine.launch_check import launcher_problem
-from fcn_mm.engine.runner import build_runner
+from fcn_mm.engine.runner import WorkDirBusyError, build_runner, lock_work_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,8 +23,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_runner_arguments(parser)
     parser.add_argument(
         '--resume',
-        action='store_true',
-        help='resume from the last checkpoint in the work dir, if any')
+        nargs='?',
+        const='auto',
+        metavar='CHECKPOINT',
+        help='resume from CHECKPOINT; without it, from the newest intact '
+        'checkpoint in the work dir (broken ones are named and skipped)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -43,13 +48,23 @@ def main(argv=None) -> None:
         local_rank=args.local_rank)
     if args.amp:
         enable_amp(cfg)
-    cfg.resume = args.resume
+    # Without --resume the config's resume (e.g. --cfg-options resume=True)
+    # stands; AtomicCheckpointHook then picks the newest intact checkpoint.
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
     quiet_console(cfg)
     try:
         check_training_inputs(cfg)
     except FileNotFoundError as error:
         sys.exit(f'error: {error}')
-    build_runner(cfg).train()
+    try:
+        lock_work_dir(cfg.work_dir)
+        build_runner(cfg).train()
+    except (WorkDirBusyError, NonFiniteLossError, CorruptCheckpointError,
+            UntrustedCheckpointError) as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

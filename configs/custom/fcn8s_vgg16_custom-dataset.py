@@ -6,7 +6,8 @@ data_root = 'data/my_dataset'  # edit: your folder
 metainfo = dict(  # edit: your classes, in label order, and their colours
     classes=('background', 'animal', 'person', 'object'),
     palette=[[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]])
-dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
+dataset = dict(type='CheckedBaseSegDataset', data_root=data_root,
+               metainfo=metainfo,
                data_prefix=dict(img_path='images', seg_map_path='labels'))
 train_dataloader = dict(dataset=dict(  # replaces VOC's ConcatDataset
     _delete_=True, ann_file='splits/train.txt', pipeline=_base_.train_pipeline,

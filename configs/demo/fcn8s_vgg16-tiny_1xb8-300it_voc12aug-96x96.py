@@ -9,7 +9,7 @@ max_iters = 300  # about a minute here; 100 iterations already pass mIoU 80
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='CheckSegLabels', num_classes=21),
+    dict(type='CheckSegLabels'),
     dict(type='RandomResize', scale=(160, 128), ratio_range=(0.75, 1.25),
          keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -19,7 +19,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='CheckSegLabels', num_classes=21),
+    dict(type='CheckSegLabels'),
     dict(type='PackSegInputs'),
 ]
 model = dict(

@@ -30,6 +30,29 @@ def _missing_file(path: str) -> Optional[str]:
             'of an existing file, e.g. configs/fcn8s_voc_aug.py for a config')
 
 
+def _located(error: SyntaxError, config: str) -> SyntaxError:
+    """mmengine's config syntax error (``File "<unknown>"``) compiled again
+    with its file name, so that the traceback shows the file, line and text.
+
+    The broken file is the one mmengine was reading: a base file of
+    ``config``, or ``config`` itself.
+    """
+    tb, read = error.__traceback__, []
+    while tb is not None:
+        if 'mmengine' in tb.tb_frame.f_code.co_filename:
+            read.append(tb.tb_frame.f_locals.get('filename'))
+        tb = tb.tb_next
+    for path in [p for p in reversed(read) if isinstance(p, str)] + [config]:
+        try:
+            with open(path, encoding='utf-8') as f:
+                compile(f.read(), path, 'exec')
+        except SyntaxError as located:
+            return located
+        except OSError:
+            continue
+    return error
+
+
 def existing_file(path: str) -> str:
     """Argparse ``type`` that accepts a local file, or a URL left to mmengine.
 
@@ -111,7 +134,12 @@ def load_run_config(config: str,
         raise FileNotFoundError(problem)
     filter_upstream_warnings()  # before mmseg:: bases and models load
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except SyntaxError as error:
+        # The located error says all; mmengine's frames would repeat
+        # "<unknown>".
+        raise _located(error, config) from None
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -185,6 +213,9 @@ def enable_test_outputs(cfg: Config,
     if out is not None:
         cfg.test_evaluator['output_dir'] = out
         cfg.test_evaluator['keep_results'] = True
+        # fcn_mm's subclass writes each PNG atomically and fails loudly.
+        if cfg.test_evaluator.get('type') == 'IoUMetric':
+            cfg.test_evaluator['type'] = 'AtomicIoUMetric'
     if show_dir is not None:
         if 'visualization' not in cfg.default_hooks:
             raise KeyError(
@@ -195,6 +226,12 @@ def enable_test_outputs(cfg: Config,
         # skips all of a small test set; --show-dir asks for all of them.
         cfg.default_hooks.visualization.interval = 1
         cfg.visualizer.save_dir = show_dir
+        # mmengine's LocalVisBackend ignores a failed cv2.imwrite.
+        cfg.visualizer.vis_backends = [
+            dict(backend, type='AtomicLocalVisBackend')
+            if backend.get('type') == 'LocalVisBackend' else backend
+            for backend in cfg.visualizer.vis_backends
+        ]
 
 
 def enable_tta(cfg: Config) -> None:

@@ -28,9 +28,10 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
+
 from ..fileio import atomic_write, save_palette_png
-from .sbd import contours, sbd_mat_bytes
-from .voc_aug import IGNORE_INDEX, voc_palette, write_id_list
+from .sbd import IGNORE_INDEX, contours, sbd_mat_bytes, voc_palette
+from .voc_aug import write_id_list
 
 __all__ = ['DEMO_CLASSES', 'make_demo_dataset']
 

@@ -18,20 +18,22 @@ half-written PNG or list behind.
 """
 import os
 import os.path as osp
-from functools import lru_cache, partial
+from functools import partial
 from multiprocessing import Pool
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
-import numpy as np
 from mmengine.utils import ProgressBar
-from scipy.io import loadmat
 
-from ..fileio import TMP_SUFFIX, atomic_write, save_palette_png
+from ..fileio import (atomic_write, remove_stale_temporaries,
+                      save_palette_png)
+from .sbd import (IGNORE_INDEX, NUM_CLASSES, DatasetConversionError,
+                  load_sbd_mask, voc_palette)
 
 __all__ = [
     'DatasetConversionError', 'convert_voc_aug', 'load_sbd_mask',
     'voc_palette', 'write_id_list', 'OFFICIAL_LIST_SIZES',
-    'OFFICIAL_AUG_SIZE', 'OFFICIAL_TRAINAUG_SIZE'
+    'OFFICIAL_AUG_SIZE', 'OFFICIAL_TRAINAUG_SIZE', 'IGNORE_INDEX',
+    'NUM_CLASSES'
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -43,40 +45,7 @@ OFFICIAL_LIST_SIZES = dict(
     voc_train=1464, voc_val=1449, sbd_train=8498, sbd_val=2857)
 OFFICIAL_AUG_SIZE = 9118
 OFFICIAL_TRAINAUG_SIZE = 10582
-
-NUM_CLASSES = 21  # background + 20 VOC object classes
-IGNORE_INDEX = 255  # VOC's "void" label (object borders, difficult regions)
-
-
-class DatasetConversionError(ValueError):
-    """Raised when the VOC or SBD input of a conversion is missing or bad."""
-
-
-@lru_cache(maxsize=1)
-def voc_palette() -> tuple:
-    """The 256-colour palette of PASCAL VOC label PNGs, flattened RGB.
-
-    Colours 0..20 are MMSegmentation's ``PascalVOCDataset.METAINFO['palette']``
-    (what the toolbox shows for each class); colours 21..255 follow the VOC
-    devkit's bit-interleaving colour map, so written files carry the same
-    palette as the official ``SegmentationClass`` PNGs (255 = (224, 224, 192)).
-
-    Returns:
-        tuple[int]: 768 values, R, G, B for indices 0..255.
-    """
-    from mmseg.datasets.voc import PascalVOCDataset
-
-    colours = [list(c) for c in PascalVOCDataset.METAINFO['palette']]
-    for index in range(len(colours), 256):
-        # VOC devkit rule: bits 0/1/2 of the index go, from the most
-        # significant bit down, into R/G/B respectively.
-        rgb, value = [0, 0, 0], index
-        for shift in range(7, -1, -1):
-            for channel in range(3):
-                rgb[channel] |= ((value >> channel) & 1) << shift
-            value >>= 3
-        colours.append(rgb)
-    return tuple(v for colour in colours for v in colour)
+TMP_TAG = 'voc_aug'  # in the names of this module's temporary files
 
 
 def write_id_list(ids: Iterable[str], path: PathLike) -> None:
@@ -87,7 +56,7 @@ def write_id_list(ids: Iterable[str], path: PathLike) -> None:
         path (str | PathLike): Destination text file.
     """
     text = ''.join(f'{i}\n' for i in ids)
-    atomic_write(path, lambda f: f.write(text.encode('ascii')))
+    atomic_write(path, lambda f: f.write(text.encode('ascii')), TMP_TAG)
 
 
 def _read_id_list(path: str, what: str, hint: str) -> List[str]:
@@ -115,52 +84,6 @@ def _resolve_sbd_root(aug_path: str) -> str:
         'from benchmark.tgz, or re-extract benchmark.tgz')
 
 
-def load_sbd_mask(mat_path: str) -> np.ndarray:
-    """Load the class mask of one SBD ``cls/<id>.mat`` file.
-
-    Args:
-        mat_path (str): Path of the ``.mat`` file.
-
-    Returns:
-        np.ndarray: (H, W) uint8 labels in 0..20 (255 tolerated).
-
-    Raises:
-        DatasetConversionError: If the file cannot be read, lacks
-            ``GTcls.Segmentation`` or holds labels outside 0..20 and 255.
-    """
-    hint = 're-extract benchmark.tgz (the SBD archive) to replace it'
-    try:
-        data = loadmat(mat_path)
-    # scipy raises ValueError, TypeError, OSError or MatReadError depending on
-    # where the bytes are broken; all of them mean the same to the user.
-    except Exception as err:
-        raise DatasetConversionError(
-            f'cannot read the SBD mask {mat_path} ({type(err).__name__}: '
-            f'{err}); expected a MATLAB file with a GTcls struct; {hint}'
-        ) from err
-    gt = data.get('GTcls')
-    names = getattr(getattr(gt, 'dtype', None), 'names', None) or ()
-    if 'Segmentation' not in names or gt.size == 0:
-        raise DatasetConversionError(
-            f'{mat_path} has no GTcls.Segmentation field (found variables '
-            f'{sorted(k for k in data if not k.startswith("__"))}); expected '
-            f'an SBD dataset/cls file; {hint}')
-    seg = np.asarray(gt['Segmentation'].flat[0])
-    if seg.ndim != 2 or seg.size == 0 or not (
-            np.issubdtype(seg.dtype, np.integer)
-            or np.issubdtype(seg.dtype, np.bool_)):
-        raise DatasetConversionError(
-            f'{mat_path}: GTcls.Segmentation is a {seg.dtype} array of shape '
-            f'{seg.shape}; expected a 2-D integer label map; {hint}')
-    bad = (seg < 0) | ((seg >= NUM_CLASSES) & (seg != IGNORE_INDEX))
-    if bad.any():
-        values = np.unique(seg[bad])[:10].tolist()
-        raise DatasetConversionError(
-            f'{mat_path}: labels {values} are outside 0..{NUM_CLASSES - 1} '
-            f'(and {IGNORE_INDEX}); expected PASCAL VOC class indices; {hint}')
-    return seg.astype(np.uint8)
-
-
 def _convert_one(sbd_id: str, cls_dir: str, out_dir: str, tag: str) -> str:
     """Convert ``cls_dir/<sbd_id>.mat`` into ``out_dir/<sbd_id>.png``."""
     label = load_sbd_mask(osp.join(cls_dir, f'{sbd_id}.mat'))
@@ -183,11 +106,19 @@ def _check_official_sizes(sizes: Dict[str, int], aug: int,
             'VOCtrainval_11-May-2012.tar and benchmark.tgz')
 
 
-def _remove_temporaries(folder: str, tag: str) -> None:
-    """Remove temporary files of one run (left by a killed worker)."""
-    for name in os.listdir(folder):
-        if tag in name and name.endswith(TMP_SUFFIX):
-            os.remove(osp.join(folder, name))
+def _check_writable(folder: str) -> None:
+    """Create ``folder`` and write a probe file into it, or raise naming it."""
+    probe = osp.join(folder, f'.write_probe.{TMP_TAG}')
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(probe, 'wb') as f:
+            f.write(b'probe')
+        os.remove(probe)
+    except OSError as error:
+        raise DatasetConversionError(
+            f'cannot write to {folder} ({error.strerror}); nothing was '
+            'converted: make it writable, free disk space, or choose another '
+            'folder with --out-dir') from error
 
 
 def _run(ids: Sequence[str], func, nproc: int) -> None:
@@ -235,7 +166,9 @@ def convert_voc_aug(devkit_path: PathLike,
 
     Raises:
         DatasetConversionError: If an input folder, list or ``.mat`` file is
-            missing or invalid, or the official-size check fails.
+            missing or invalid, an output folder is not writable, or the
+            official-size check fails.
+        OSError: A write failed midway (a full disk); names the file.
     """
     if not isinstance(nproc, int) or nproc < 1:
         raise ValueError(f'nproc must be a positive integer, got {nproc!r}')
@@ -281,13 +214,16 @@ def convert_voc_aug(devkit_path: PathLike,
 
     out_dir = os.fspath(out_dir) if out_dir is not None else osp.join(
         voc_root, 'SegmentationClassAug')
-    os.makedirs(out_dir, exist_ok=True)
-    tag = os.urandom(4).hex()
+    for folder in (out_dir, list_dir):
+        _check_writable(folder)
+        # Left by a killed conversion: no other one may write there now.
+        remove_stale_temporaries(folder, TMP_TAG)
+    tag = f'{TMP_TAG}{os.urandom(4).hex()}.'
     func = partial(_convert_one, cls_dir=cls_dir, out_dir=out_dir, tag=tag)
     try:
         _run(sbd_ids, func, nproc)
     finally:
-        _remove_temporaries(out_dir, tag)
+        remove_stale_temporaries(out_dir, tag)
 
     aug_file = osp.join(list_dir, 'aug.txt')
     trainaug_file = osp.join(list_dir, 'trainaug.txt')

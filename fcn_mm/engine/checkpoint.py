@@ -5,10 +5,19 @@ default safe unpickler refuses the non-tensor objects a runner writes into
 every checkpoint (the message hub's ``HistoryBuffer`` and the numpy arrays in
 it). :func:`allow_mmengine_checkpoints` allow-lists exactly those objects, and
 keeps everything else refused, with an error that names the file.
+
+Checkpoints that fcn_mm's ``AtomicCheckpointHook`` wrote carry a sha256
+sidecar (``iter_8.pth.sha256``, the format of ``sha256sum``), checked at every
+load; an empty, truncated, altered or non-checkpoint file is refused with the
+reason, see :func:`checkpoint_problem`.
 """
+import hashlib
+import os
 import os.path as osp
 import pickle
 import re
+import zipfile
+from typing import Optional
 
 import numpy as np
 import torch
@@ -16,9 +25,15 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
-    'MMENGINE_CHECKPOINT_GLOBALS', 'UntrustedCheckpointError',
-    'allow_mmengine_checkpoints', 'load_from_local_weights_only'
+    'MMENGINE_CHECKPOINT_GLOBALS', 'CHECKSUM_SUFFIX',
+    'CorruptCheckpointError', 'UntrustedCheckpointError',
+    'allow_mmengine_checkpoints', 'checkpoint_problem', 'file_sha256',
+    'load_from_local_weights_only'
 ]
+
+CHECKSUM_SUFFIX = '.sha256'
+# A zip archive (torch >= 1.6), or a legacy pickle (first byte: PROTO).
+_CHECKPOINT_MAGIC = (b'PK\x03\x04', b'\x80')
 
 # What numpy pickles an ndarray or a numpy scalar into, under the module path
 # numpy 2 writes (``numpy._core``) and the one numpy 1.x wrote
@@ -63,10 +78,13 @@ MMENGINE_CHECKPOINT_GLOBALS = (
 into a checkpoint, in the form ``torch.serialization.add_safe_globals`` takes
 (a global, or a pair of a stand-in and the name the pickle uses)."""
 
-# How torch names the refused global: one that is not allowed at all, or an
-# instance of a class that is not allowed to have its state set.
+# How torch names the refused global: one that is not allowed at all
+# ("Unsupported global: GLOBAL x.Y was not an allowed global"), one from a
+# blocked module ("unsupported GLOBAL posix.system whose module posix is
+# blocked", torch 2.13), or an instance of a class that is not allowed to
+# have its state set.
 _REFUSED_GLOBAL = re.compile(
-    r"Unsupported global: GLOBAL (\S+)|but got <class '([^']+)'>")
+    r"GLOBAL ([\w.]+)|but got <class '([^']+)'>")
 
 
 class UntrustedCheckpointError(pickle.UnpicklingError):
@@ -74,8 +92,7 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
 
     Args:
         filename (str): The checkpoint file.
-        global_name (str): The refused global, as ``module.name``, or
-            ``'unknown'`` when torch's message did not say.
+        global_name (str): The refused global, as ``module.name``.
     """
 
     def __init__(self, filename: str, global_name: str) -> None:
@@ -91,6 +108,80 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
             'this file and its class, allow-list it with '
             f'torch.serialization.add_safe_globals([{global_name}]) before '
             'loading.')
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file is empty, truncated, altered or no checkpoint at all.
+
+    Args:
+        filename (str): The checkpoint file.
+        reason (str): What is wrong with it.
+    """
+
+    def __init__(self, filename: str, reason: str) -> None:
+        self.filename = filename
+        self.reason = reason
+        super().__init__(
+            f'Cannot load checkpoint {filename}: {reason}. Use an older '
+            'checkpoint of the run (tools/train.py --resume picks the newest '
+            'intact one) or copy the file again from its source.')
+
+
+def file_sha256(path: str) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    with open(path, 'rb') as f:
+        return hashlib.file_digest(f, 'sha256').hexdigest()
+
+
+def checkpoint_problem(filename: str,
+                       *,
+                       test_zip: bool = False) -> Optional[str]:
+    """Why a local checkpoint file cannot be used, or None if it can.
+
+    Finds a missing or empty file, one that is no checkpoint (a text or HTML
+    file), and one whose sha256 differs from its sidecar
+    ``<file>.sha256`` (written by ``AtomicCheckpointHook``: truncated or
+    altered since). Without a sidecar, ``test_zip`` checks the CRC32 that
+    torch stores for every record instead.
+
+    Args:
+        filename (str): The checkpoint file.
+        test_zip (bool): Read the whole file to check its CRCs when there is
+            no sidecar. Defaults to False.
+
+    Returns:
+        str | None: The reason, or None.
+    """
+    if not osp.isfile(filename):
+        return 'there is no such file'
+    size = os.path.getsize(filename)
+    if size == 0:
+        return ('the file is empty (0 bytes), as a write interrupted by a '
+                'kill or a full disk leaves it')
+    with open(filename, 'rb') as f:
+        head = f.read(4)
+    if not head.startswith(_CHECKPOINT_MAGIC):
+        return (f'it is not a checkpoint: it starts with {head!r}, not with '
+                "a zip archive's or a pickle's first bytes (a text or HTML "
+                'file saved under a checkpoint name?)')
+    sidecar = filename + CHECKSUM_SUFFIX
+    if osp.isfile(sidecar):
+        with open(sidecar) as f:
+            expected = (f.read().split() or ['nothing'])[0]
+        found = file_sha256(filename)
+        if found != expected:
+            return (f'its sha256 is {found}, not the {expected} recorded in '
+                    f'{sidecar} when it was saved: the file was truncated or '
+                    'altered since')
+    elif test_zip and head.startswith(_CHECKPOINT_MAGIC[0]):
+        try:
+            with zipfile.ZipFile(filename) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError) as error:
+            return f'it is a broken zip archive, truncated? ({error})'
+        if bad is not None:
+            return f'its record {bad} fails its CRC check (altered bytes)'
+    return None
 
 
 def load_from_local_weights_only(filename: str, map_location=None) -> dict:
@@ -110,20 +201,35 @@ def load_from_local_weights_only(filename: str, map_location=None) -> dict:
 
     Raises:
         FileNotFoundError: ``filename`` is not a file.
+        CorruptCheckpointError: The file is empty, truncated, altered (its
+            sha256 differs from its sidecar's) or not a checkpoint.
         UntrustedCheckpointError: The file holds a global that is not
             allow-listed; the message names the file and the global.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found.')
+    problem = checkpoint_problem(filename)
+    if problem:
+        raise CorruptCheckpointError(filename, problem)
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         found = _REFUSED_GLOBAL.search(str(error))
-        global_name = (next(filter(None, found.groups()))
-                       if found else 'unknown')
-        raise UntrustedCheckpointError(filename, global_name) from error
+        if not found:
+            raise CorruptCheckpointError(
+                filename, f'it does not unpickle ({error})') from error
+        raise UntrustedCheckpointError(
+            filename, next(filter(None, found.groups()))) from error
+    except (RuntimeError, EOFError, KeyError, ValueError) as error:
+        # torch's zip reader: "failed finding central directory" (cut off),
+        # "invalid header or archive is corrupted"; a legacy pickle cut off
+        # gives EOFError.
+        raise CorruptCheckpointError(
+            filename, 'it is truncated or corrupt: torch.load failed with '
+            f'{type(error).__name__}: {str(error).splitlines()[0][:200]}'
+        ) from error
 
 
 def allow_mmengine_checkpoints() -> None:

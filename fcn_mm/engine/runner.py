@@ -1,11 +1,70 @@
-"""Building the runner for a config, on GPUs or on CPU processes."""
+"""Building the runner for a config, on GPUs or on CPU processes, and holding
+a work dir for one training run at a time."""
+import errno
+import fcntl
+import os
+import os.path as osp
+
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 from .distributed import setup_distributed
 
-__all__ = ['build_runner']
+__all__ = ['WorkDirBusyError', 'build_runner', 'lock_work_dir']
+
+LOCK_FILE = '.fcn_mm_train.lock'
+# Where each launcher puts the global rank before mmengine sets RANK.
+_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
+
+
+class WorkDirBusyError(RuntimeError):
+    """Another live training run holds the work dir."""
+
+
+def lock_work_dir(work_dir: str) -> int:
+    """Hold ``work_dir`` for this training run until the process exits.
+
+    Takes an exclusive POSIX lock (``fcntl.lockf``) on
+    ``<work_dir>/.fcn_mm_train.lock`` and writes this process's PID into it.
+    The kernel releases the lock when the process ends, however it ends, so
+    the lock of a killed run never blocks the next one (``--resume``). Unlike
+    ``flock``, the lock is not shared with forked children (data-loader
+    workers), which may outlive a killed run for a moment. Only the process
+    of global rank 0 locks.
+
+    Args:
+        work_dir (str): The run's work dir; created if missing.
+
+    Returns:
+        int: The lock file's descriptor (-1 on other ranks); closing it
+        releases the lock.
+
+    Raises:
+        WorkDirBusyError: A live run holds the work dir; names its PID.
+    """
+    rank = next((os.environ[v] for v in _RANK_VARIABLES if v in os.environ),
+                '0')
+    if rank != '0':
+        return -1
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EAGAIN):
+            os.close(fd)
+            raise
+        holder = os.pread(fd, 32, 0).decode(errors='replace').strip()
+        os.close(fd)
+        raise WorkDirBusyError(
+            f'work dir {work_dir} is in use by another training run (PID '
+            f'{holder or "unknown"}, see {path}). Wait for it to finish or '
+            'stop it, or train in another work dir with --work-dir.') from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    return fd
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -56,3 +56,13 @@ def test_unlabelled_inference_passes_through():
     # mmseg's inference_model removes LoadAnnotations from the test pipeline.
     results = dict(img_path='x.jpg', img=np.zeros((4, 4, 3), np.uint8))
     assert CheckSegLabels(num_classes=21)(results) is results
+
+
+def test_without_a_class_count_it_says_where_to_get_one():
+    label = sorted(REAL_VOC.glob('*.png'))[0]
+    with pytest.raises(ValueError, match=r'does not know the class count; '
+                       r"use one of fcn_mm's checked dataset types"):
+        CheckSegLabels()(load(label))
+    # A checked dataset puts its class count into every sample.
+    results = dict(load(label), num_classes=21)
+    assert CheckSegLabels()(results) is results

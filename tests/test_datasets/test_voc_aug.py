@@ -301,3 +301,34 @@ def test_official_sizes_check(tmp_path, monkeypatch):
     monkeypatch.setattr(voc_aug, 'OFFICIAL_AUG_SIZE', 6)
     monkeypatch.setattr(voc_aug, 'OFFICIAL_TRAINAUG_SIZE', 12)
     assert convert_voc_aug(paths['devkit'], paths['sbd'])['aug'] == 6
+
+
+def test_rerun_removes_temporaries_of_a_killed_run(tmp_path):
+    paths = _small_demo(tmp_path)
+    out_dir = tmp_path / 'out'
+    out_dir.mkdir()
+    list_dir = Path(paths['voc2012']) / 'ImageSets' / 'Segmentation'
+    # What atomic_write leaves when a SIGKILL hits a worker mid-write.
+    stale = [out_dir / '.2008_000001.png.voc_aug1a2b3c4d.5e6f7a8b.fcn_mm_tmp',
+             list_dir / '.aug.txt.voc_aug0a1b2c3d.fcn_mm_tmp']
+    other = out_dir / '.notes.txt.other1234.fcn_mm_tmp'  # not the converter's
+    for path in stale + [other]:
+        path.write_bytes(b'partial')
+    convert_voc_aug(paths['devkit'], paths['sbd'], out_dir)
+    assert [p for p in stale if p.exists()] == []
+    assert other.exists()
+    assert not [p for p in out_dir.iterdir() if p.name.startswith('.')
+                and p != other]
+
+
+def test_unwritable_output_fails_before_converting(tmp_path):
+    paths = _small_demo(tmp_path)
+    blocker = tmp_path / 'file'
+    blocker.write_text('a file where the output folder should go')
+    out_dir = blocker / 'SegmentationClassAug'
+    with pytest.raises(DatasetConversionError,
+                       match=rf'cannot write to {out_dir} \(Not a directory\)'
+                       '; nothing was converted'):
+        convert_voc_aug(paths['devkit'], paths['sbd'], out_dir)
+    list_dir = Path(paths['voc2012']) / 'ImageSets' / 'Segmentation'
+    assert not (list_dir / 'aug.txt').exists()

@@ -1,5 +1,6 @@
 """fcn_mm.engine.checkpoint: mmengine checkpoints load weights-only on torch
-2.6+, and anything else in a checkpoint is refused with a useful error."""
+2.6+, anything else in a checkpoint is refused with a useful error, and
+empty, truncated, altered or non-checkpoint files are named as such."""
 import os
 import pickle
 import zipfile
@@ -10,9 +11,10 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from fcn_mm.engine import (MMENGINE_CHECKPOINT_GLOBALS,
-                          UntrustedCheckpointError, allow_mmengine_checkpoints,
-                          load_from_local_weights_only)
+from fcn_mm.engine import (MMENGINE_CHECKPOINT_GLOBALS, CorruptCheckpointError,
+                           UntrustedCheckpointError,
+                           allow_mmengine_checkpoints,
+                           load_from_local_weights_only)
 
 
 class _Foreign:
@@ -140,3 +142,66 @@ def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         load_from_local_weights_only(missing)
 
+
+
+def test_blocked_module_is_named_with_torch_2_13_wording(tmp_path):
+    # torch 2.13 says "unsupported GLOBAL posix.system whose module posix is
+    # blocked" for functions of modules it never allows.
+    allow_mmengine_checkpoints()
+    path = _save({'run': os.system}, tmp_path / 'system.pth')
+    with pytest.raises(UntrustedCheckpointError) as error:
+        load_from_local_weights_only(path)
+    assert error.value.global_name == f'{os.name}.system'
+    assert f'object {os.name}.system' in str(error.value)
+
+
+def _broken(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(CorruptCheckpointError) as error:
+        load_from_local_weights_only(str(path))
+    assert error.value.filename == str(path)
+    assert str(error.value).startswith(f'Cannot load checkpoint {path}: ')
+    assert 'older checkpoint' in str(error.value)
+    return str(error.value)
+
+
+def test_zero_byte_file_is_called_empty(tmp_path):
+    assert 'the file is empty (0 bytes)' in _broken(tmp_path, 'e.pth', b'')
+
+
+def test_text_file_is_not_a_checkpoint(tmp_path):
+    message = _broken(tmp_path, 'page.pth', b'<html>Not Found</html>\n')
+    assert "it is not a checkpoint: it starts with b'<htm'" in message
+
+
+def test_truncated_checkpoint_is_called_truncated(tmp_path, trained_work_dir):
+    data = (trained_work_dir / 'iter_2.pth').read_bytes()
+    message = _broken(tmp_path, 'cut.pth', data[:len(data) // 2])
+    assert 'it is truncated or corrupt' in message
+    assert 'central directory' in message
+
+
+def test_checkpoints_carry_a_sha256sum_sidecar(trained_work_dir):
+    import hashlib
+    path = trained_work_dir / 'iter_2.pth'
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    sidecar = trained_work_dir / 'iter_2.pth.sha256'
+    assert sidecar.read_text() == f'{digest}  iter_2.pth\n'
+    assert (trained_work_dir / 'last_checkpoint').read_text() == 'iter_2.pth'
+
+
+def test_flipped_bytes_are_caught_by_the_checksum(tmp_path, trained_work_dir):
+    allow_mmengine_checkpoints()
+    data = bytearray((trained_work_dir / 'iter_2.pth').read_bytes())
+    (tmp_path / 'iter_2.pth.sha256').write_bytes(
+        (trained_work_dir / 'iter_2.pth.sha256').read_bytes())
+    # Flip one byte in the middle: inside a weight tensor, which unpickles
+    # silently to a wrong value without the checksum.
+    data[len(data) // 2] ^= 0xFF
+    message = _broken(tmp_path, 'iter_2.pth', bytes(data))
+    assert 'not the ' in message and 'recorded in' in message
+    assert 'truncated or altered since' in message
+    # Through mmengine's loader too (runner.resume, load_from, init_model).
+    with pytest.raises(CorruptCheckpointError):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'iter_2.pth'))

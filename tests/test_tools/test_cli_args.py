@@ -57,7 +57,10 @@ def test_train_options_reach_the_config(train_tool):
         '--cfg-options', 'train_cfg.max_iters=7',
         'model.decode_head.num_classes=5', 'train_dataloader.batch_size=3'
     ])
-    assert args.resume and not args.amp
+    assert args.resume == 'auto' and not args.amp
+    assert train_tool.parse_args([CONFIG, '--resume', 'w/iter_4.pth'
+                                  ]).resume == 'w/iter_4.pth'
+    assert train_tool.parse_args([CONFIG]).resume is None
     cfg = load_run_config(
         args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
         launcher=args.launcher)
@@ -120,6 +123,11 @@ def test_out_and_show_dir_reach_metric_and_visualizer():
     assert cfg.default_hooks.visualization.draw is True
     assert cfg.default_hooks.visualization.interval == 1
     assert cfg.visualizer.save_dir == 'painted'
+    # fcn_mm's writers: atomic, and a failed write raises naming the file.
+    assert cfg.test_evaluator.type == 'AtomicIoUMetric'
+    assert [b.type for b in cfg.visualizer.vis_backends] == [
+        'AtomicLocalVisBackend'
+    ]
     cfg.default_hooks.pop('visualization')
     with pytest.raises(KeyError, match='SegVisualizationHook'):
         enable_test_outputs(cfg, show_dir='painted')
@@ -144,7 +152,7 @@ def test_drop_training_leaves_a_test_only_config():
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
                 'param_scheduler'):
         assert cfg[key] is None
-    assert cfg.test_dataloader.dataset.type == 'PascalVOCDataset'
+    assert cfg.test_dataloader.dataset.type == 'CheckedPascalVOCDataset'
 
 
 def test_runner_type_picks_a_registered_runner():

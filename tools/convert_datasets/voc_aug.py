@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     try:
         result = convert_voc_aug(
             args.devkit_path, args.aug_path, args.out_dir, nproc=args.nproc)
-    except DatasetConversionError as err:
+    except (DatasetConversionError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(f"wrote {result['converted']} PNGs to {result['out_dir']}")

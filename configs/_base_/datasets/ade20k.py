@@ -6,7 +6,7 @@ crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),  # names a bad label file
+    dict(type='CheckSegLabels'),  # names a bad label file
     dict(
         type='RandomResize',
         scale=(2048, 512),
@@ -21,9 +21,12 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 512), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=150),
+    dict(type='CheckSegLabels'),
     dict(type='PackSegInputs'),
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+# mmseg's ADE20KDataset, with its images and labels checked once.
+train_dataloader = dict(
+    dataset=dict(type='CheckedADE20KDataset', pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(type='CheckedADE20KDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader

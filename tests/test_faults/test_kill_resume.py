@@ -1,0 +1,105 @@
+"""SIGKILL training at random moments, during checkpoint writes included,
+resume each time: no checkpoint is ever lost and the final weights are
+bit-equal to an uninterrupted run's."""
+import random
+import time
+
+import pytest
+import torch
+from fault_helpers import start_train
+
+from fcn_mm.engine.checkpoint import load_from_local_weights_only
+from fcn_mm.engine.hooks.checkpoint_hook import newest_intact_checkpoint
+
+MAX_ITERS = 8
+TRIALS = 8  # killed starts; the run after them finishes undisturbed
+TEMPORARY = '.iter_*.pth.*fcn_mm_tmp'
+
+
+def _wait(process, ready, limit=120):
+    """Poll every 0.5 ms until ``ready()``; False if the process ended."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end and process.poll() is None:
+        if ready():
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
+                                        fault_options, run_tool):
+    options = fault_options + [f'train_cfg.max_iters={MAX_ITERS}']
+    reference = tmp_path / 'reference'
+    run_tool('train', deterministic_config, '--work-dir', reference,
+             '--cfg-options', *options, cwd=tmp_path)
+
+    work_dir, log = tmp_path / 'killed', tmp_path / 'killed.log'
+    log.touch()
+    rng = random.Random(0)
+    kills = mid_write = 0
+    saved_before = False
+    for trial in range(TRIALS + 1):
+        stale = set(work_dir.glob(TEMPORARY))  # a killed run's, removed
+        started = len(log.read_text())
+        process = start_train(deterministic_config, '--work-dir', work_dir,
+                              '--resume', '--cfg-options', *options,
+                              cwd=tmp_path, log=log)
+
+        def writing():
+            return bool(set(work_dir.glob(TEMPORARY)) - stale)
+
+        if trial < TRIALS:
+            if trial % 2:  # as soon as a checkpoint write starts
+                _wait(process, writing)
+            else:  # at a random moment once training runs
+                _wait(process, lambda: 'Iter(train)' in log.read_text()[
+                    started:])
+                time.sleep(rng.uniform(0, 1.5))
+            if process.poll() is None:
+                hit = writing()
+                process.kill()
+                kills += 1
+                mid_write += hit
+        assert process.wait(timeout=300) in (0, -9), log.read_text()[-3000:]
+        # A kill never loses the last checkpoint, nor leaves a broken one.
+        path, broken = newest_intact_checkpoint(str(work_dir))
+        assert broken == []
+        assert path is not None or not saved_before
+        saved_before = path is not None
+        if process.returncode == 0:
+            break
+    text = log.read_text()
+    resumed = text.count('Resuming from ')
+    print(f'\n{kills} SIGKILLs ({mid_write} during a checkpoint write), '
+          f'{resumed} resumes from a checkpoint, then a clean finish')
+    assert process.returncode == 0, text[-3000:]
+    assert kills == TRIALS and mid_write >= TRIALS // 2 and resumed >= 4
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == [
+        f'iter_{MAX_ITERS}.pth'
+    ]
+    assert not list(work_dir.glob('.*fcn_mm_tmp'))
+    expected = load_from_local_weights_only(
+        str(reference / f'iter_{MAX_ITERS}.pth'))
+    got = load_from_local_weights_only(str(work_dir / f'iter_{MAX_ITERS}.pth'))
+    for part in ('state_dict', 'optimizer'):
+        assert _flat(expected[part]).keys() == _flat(got[part]).keys()
+    unequal = [
+        f'{part}.{key}' for part in ('state_dict', 'optimizer')
+        for key, value in _flat(expected[part]).items()
+        if torch.is_tensor(value)
+        and not torch.equal(value, _flat(got[part])[key])
+    ]
+    assert unequal == []
+
+
+def _flat(tree, prefix=''):
+    """Nested dicts/lists as {'a.b.0': leaf}."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    flat = {}
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            flat.update(_flat(value, f'{prefix}{key}.'))
+        else:
+            flat[f'{prefix}{key}'] = value
+    return flat
