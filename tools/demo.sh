@@ -22,7 +22,7 @@ echo "demo: [2/5] building SegmentationClassAug, aug.txt and trainaug.txt"
 echo "demo: [3/5] training FCN-8s ($CONFIG)"
 rm -rf "$WORK_DIR"  # the demo's own output; a fresh run each time
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR"
-CKPT=$(cat "$WORK_DIR/last_checkpoint")
+CKPT="$WORK_DIR/$(cat "$WORK_DIR/last_checkpoint")"  # relative to the work dir
 echo "demo: [4/5] evaluating $CKPT on the held-out VOC val images"
 "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR"
 IMG="$DATA/VOCdevkit/VOC2012/JPEGImages/$(head -n 1 "$DATA/VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt").jpg"
