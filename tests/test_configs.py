@@ -33,14 +33,14 @@ NUM_CLASSES = {'ade20k': 150, 'voc12aug': 21}
 # mmseg's zoo: {model}_{backbone}[_{parts}]_{gpus}x{batch}-{schedule}_
 # {dataset}-{crop}; the authors' FastFCN layouts name the source instead of a
 # schedule. The Caffe-exact FCNs are named after the weights they evaluate,
-# fcn8s_voc_aug.py by the product.
+# fcn8s_voc_aug.py by the product, the own-data template by its purpose.
 ZOO = re.compile(r'(?P<model>[a-z0-9]+)_(?P<backbone>[a-z0-9]+(-[a-z0-9]+)*)'
                  r'(_(?P<parts>[a-z]+(_[a-z]+)*))?_'
                  r'((?P<gpus>\d+)xb(?P<batch>\d+)-(?P<iters>\d+)(?P<unit>k|it)'
                  r'|authors)_(?P<dataset>ade20k|voc12aug)(-seg11valid)?-'
                  r'(?P<crop>\d+)x(?P=crop)')
 NAMED_OTHERWISE = re.compile(r'fcn8s_voc_aug|fcn(8s|16s|32s|8s-atonce)-caffe'
-                             r'_vgg16_voc12')
+                             r'_vgg16_voc12|fcn8s_vgg16_custom-dataset')
 RESNET_NAME = re.compile(r'(?P<model>[a-z]+)_r(?P<depth>\d+)b?-d(?P<stride>'
                          r'\d+)_.*')
 
@@ -113,31 +113,41 @@ def test_config_loads_builds_and_its_name_says_what_it_holds(path):
 ], ids=lambda p: p.relative_to(CONFIG_DIR).as_posix())
 def test_leaves_are_short_deltas_over_their_bases(path):
     lines = path.read_text().splitlines()
-    assert lines[0].startswith('# ') and len(lines) <= 15
+    # The own-data template also restates the dataset (issue 10: <= ~20).
+    budget = 20 if path.parent.name == 'custom' else 15
+    assert lines[0].startswith('# ') and len(lines) <= budget
 
 
 @pytest.mark.parametrize('iters', [20, 40, 80, 160])
 def test_schedules_are_mmsegs_keeping_three_checkpoints(iters):
     ours = load(CONFIG_DIR / '_base_' / 'schedules' / f'schedule_{iters}k.py')
-    assert ours.default_hooks.checkpoint.pop('max_keep_ckpts') == 3
+    hooks = ours.default_hooks
+    assert hooks.checkpoint.pop('max_keep_ckpts') == 3
+    assert hooks.pop('non_finite') == dict(type='NonFiniteGuardHook')
+    assert hooks.checkpoint.type == 'AtomicCheckpointHook'
+    hooks.checkpoint.type = 'CheckpointHook'  # the subclass adds no options
     mmseg = Config.fromfile(
         MMSEG_BASES / 'schedules' / f'schedule_{iters}k.py').to_dict()
     assert unscoped(ours.to_dict()) == mmseg
 
 
-@pytest.mark.parametrize('base, mmseg_base, num_classes', [
-    ('voc12_aug.py', 'pascal_voc12_aug.py', 21),
-    ('ade20k.py', 'ade20k.py', 150),
+@pytest.mark.parametrize('base, mmseg_base', [
+    ('voc12_aug.py', 'pascal_voc12_aug.py'),
+    ('ade20k.py', 'ade20k.py'),
 ])
-def test_dataset_bases_are_mmsegs_plus_the_label_check(base, mmseg_base,
-                                                       num_classes):
+def test_dataset_bases_are_mmsegs_plus_the_label_check(base, mmseg_base):
     ours = load(CONFIG_DIR / '_base_' / 'datasets' / base)
     mmseg = Config.fromfile(MMSEG_BASES / 'datasets' / mmseg_base)
 
     def without_check(pipeline):
+        # The class count comes from the dataset's metainfo.
         checks = [t for t in pipeline if t['type'] == 'CheckSegLabels']
-        assert checks == [dict(type='CheckSegLabels', num_classes=num_classes)]
+        assert checks == [dict(type='CheckSegLabels')]
         return [t for t in pipeline if t['type'] != 'CheckSegLabels']
+
+    def checked(dataset, mmseg_dataset):
+        assert dataset.pop('type') == 'Checked' + mmseg_dataset['type']
+        dataset.type = mmseg_dataset['type']
 
     train = ours.train_dataloader.dataset
     for ours_set, mmseg_set in zip(train.get('datasets', [train]),
@@ -147,11 +157,13 @@ def test_dataset_bases_are_mmsegs_plus_the_label_check(base, mmseg_base,
         assert unscoped(without_check(ours_set.pipeline)) == \
             mmseg_set.pipeline
         ours_set.pipeline = mmseg_set.pipeline
+        checked(ours_set, mmseg_set)
     for loader in ('val_dataloader', 'test_dataloader'):
         test_set = ours[loader].dataset
         assert unscoped(without_check(test_set.pipeline)) == \
             mmseg[loader].dataset.pipeline
         test_set.pipeline = mmseg[loader].dataset.pipeline
+        checked(test_set, mmseg[loader].dataset)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                 'val_evaluator', 'tta_pipeline'):
         assert unscoped(ours[key].to_dict() if key != 'tta_pipeline' else
