@@ -11,8 +11,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
+
+from ..engine.outputs import AtomicIoUMetric
 
 __all__ = ['ConfusionIoUMetric', 'class_report', 'confusion_matrix']
 
@@ -81,8 +82,9 @@ def class_report(confusion: np.ndarray,
 
 
 @METRICS.register_module()
-class ConfusionIoUMetric(IoUMetric):
-    """``IoUMetric`` whose per-class results outlive the evaluation.
+class ConfusionIoUMetric(AtomicIoUMetric):
+    """``IoUMetric`` whose per-class results outlive the evaluation (and
+    whose ``output_dir`` PNGs are written atomically).
 
     After ``evaluate``, :attr:`report` holds :func:`class_report` of the
     whole (all ranks') test set. Arguments are ``IoUMetric``'s.

@@ -20,7 +20,8 @@ CLASS_REPORT = 'per_class.json'
 
 def keep_class_report(cfg: Config) -> None:
     """Evaluate with :class:`ConfusionIoUMetric` where the config has mmseg's
-    ``IoUMetric`` (same arguments, same metrics, plus the report).
+    ``IoUMetric`` or fcn_mm's ``AtomicIoUMetric`` (same arguments, same
+    metrics and files, plus the report).
 
     Args:
         cfg (Config): The run's config, changed in place.
@@ -28,7 +29,8 @@ def keep_class_report(cfg: Config) -> None:
     evaluators = cfg.test_evaluator
     for evaluator in evaluators if isinstance(evaluators, list) else [
             evaluators]:
-        if evaluator.get('type') in ('IoUMetric', 'mmseg.IoUMetric'):
+        if evaluator.get('type') in ('IoUMetric', 'mmseg.IoUMetric',
+                                     'AtomicIoUMetric'):
             evaluator.type = 'ConfusionIoUMetric'
 
 
