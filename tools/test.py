@@ -12,6 +12,8 @@ from prettytable import PrettyTable
 from fcn_mm.apis import (add_runner_arguments, drop_training,
                          enable_test_outputs, enable_tta, existing_file,
                          load_run_config)
+from fcn_mm.apis.fast_inference import (add_fast_path_argument,
+                                        enable_fast_inference)
 from fcn_mm.engine.launch_check import launcher_problem
 from fcn_mm.engine.runner import build_runner
 
@@ -33,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--tta',
         action='store_true',
         help="test with the config's tta_pipeline and tta_model")
+    add_fast_path_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -53,7 +56,13 @@ def main(argv=None) -> dict:
     if args.tta:
         enable_tta(cfg)
     # The runner's logger prints the per-class table and the summary line.
-    metrics = build_runner(cfg).test()
+    runner = build_runner(cfg)
+    if args.fast_path:
+        try:
+            enable_fast_inference(runner, precision=args.fast_path)
+        except ValueError as err:
+            sys.exit(f'error: --fast-path: {err}')
+    metrics = runner.test()
     if is_main_process():
         summary = PrettyTable(field_names=list(metrics))
         summary.add_row([f'{value:.2f}' for value in metrics.values()])
