@@ -28,8 +28,7 @@ from fcn_mm.apis.export import (DEFAULT_OPSET, check_onnx, check_sizes,
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Parse the command line (``argv``, or ``sys.argv[1:]`` when None)."""
-    parser = argparse.ArgumentParser(
-        description='Export a segmentor to ONNX, checked in onnxruntime.')
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', type=existing_file, help='config file')
     parser.add_argument(
         'checkpoint', type=existing_file, help='checkpoint file or URL')
