@@ -24,7 +24,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='train with automatic mixed precision (needs a GPU)')
+        help='train with automatic mixed precision: float16 with a dynamic '
+        'loss scale on a GPU, bfloat16 autocast on a CPU')
     return parser.parse_args(argv)
 
 

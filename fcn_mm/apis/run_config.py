@@ -10,6 +10,7 @@ import os
 import os.path as osp
 from typing import Optional
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
@@ -117,27 +118,34 @@ def load_run_config(config: str,
 
 
 def enable_amp(cfg: Config) -> None:
-    """Train with automatic mixed precision and a dynamic loss scale.
+    """Train with automatic mixed precision.
+
+    With CUDA: mmengine's ``AmpOptimWrapper`` (float16, dynamic loss scale).
+    Without: :class:`fcn_mm.engine.optim_wrapper.CPUAmpOptimWrapper` (bf16
+    autocast, which needs no loss scale).
 
     Args:
         cfg (Config): The config; its ``optim_wrapper`` is changed in place.
 
     Raises:
-        ValueError: The optimizer wrapper is neither ``OptimWrapper`` nor
-            already ``AmpOptimWrapper``.
+        ValueError: The optimizer wrapper is not ``OptimWrapper`` and not
+            already a mixed-precision one.
     """
     wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type == 'AmpOptimWrapper':
-        print_log('--amp: the config already trains with AmpOptimWrapper.',
+    if wrapper_type in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
+        print_log(f'--amp: the config already trains with {wrapper_type}.',
                   logger='current', level=logging.WARNING)
         return
+    amp_type = ('AmpOptimWrapper'
+                if torch.cuda.is_available() else 'CPUAmpOptimWrapper')
     if wrapper_type != 'OptimWrapper':
         raise ValueError(
-            f'--amp turns optim_wrapper type OptimWrapper into '
-            f'AmpOptimWrapper, but the config has {wrapper_type!r}; set '
-            'optim_wrapper.type=AmpOptimWrapper in the config instead.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+            f'--amp turns optim_wrapper type OptimWrapper into {amp_type}, '
+            f'but the config has {wrapper_type!r}; set optim_wrapper.type='
+            f'{amp_type} in the config instead.')
+    cfg.optim_wrapper.type = amp_type
+    if amp_type == 'AmpOptimWrapper':
+        cfg.optim_wrapper.loss_scale = 'dynamic'
 
 
 def drop_training(cfg: Config) -> None:

@@ -9,8 +9,9 @@ they are used, so a config's ``custom_imports`` stays light.
 from .checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, UntrustedCheckpointError,
                          allow_mmengine_checkpoints,
                          load_from_local_weights_only)
+from .optim_wrapper import CPUAmpOptimWrapper
 
 __all__ = [
-    'MMENGINE_CHECKPOINT_GLOBALS', 'UntrustedCheckpointError',
+    'CPUAmpOptimWrapper', 'MMENGINE_CHECKPOINT_GLOBALS', 'UntrustedCheckpointError',
     'allow_mmengine_checkpoints', 'load_from_local_weights_only'
 ]

@@ -6,6 +6,7 @@ import os.path as osp
 from pathlib import Path
 
 import pytest
+import torch
 from mmengine.config import Config
 
 from fcn_mm.apis import (drop_training, enable_amp, enable_test_outputs,
@@ -97,7 +98,9 @@ def test_missing_config_from_the_shell(tmp_path, run_tool):
     assert 'Traceback' not in result.stdout
 
 
-def test_amp_switches_the_optimizer_wrapper():
+def test_amp_switches_the_optimizer_wrapper(monkeypatch):
+    # With CUDA; tests/test_deploy/test_cpu_amp.py has the CPU's bf16 wrapper.
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = load_run_config(CONFIG)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     enable_amp(cfg)
