@@ -117,7 +117,7 @@ def load_run_config(config: str,
     return cfg
 
 
-def enable_amp(cfg: Config) -> None:
+def enable_amp(cfg: Config, *, cuda: Optional[bool] = None) -> None:
     """Train with automatic mixed precision.
 
     With CUDA: mmengine's ``AmpOptimWrapper`` (float16, dynamic loss scale).
@@ -126,6 +126,8 @@ def enable_amp(cfg: Config) -> None:
 
     Args:
         cfg (Config): The config; its ``optim_wrapper`` is changed in place.
+        cuda (bool, optional): Whether the run has CUDA. Defaults to None
+            (``torch.cuda.is_available()``).
 
     Raises:
         ValueError: The optimizer wrapper is not ``OptimWrapper`` and not
@@ -136,8 +138,9 @@ def enable_amp(cfg: Config) -> None:
         print_log(f'--amp: the config already trains with {wrapper_type}.',
                   logger='current', level=logging.WARNING)
         return
-    amp_type = ('AmpOptimWrapper'
-                if torch.cuda.is_available() else 'CPUAmpOptimWrapper')
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    amp_type = 'AmpOptimWrapper' if cuda else 'CPUAmpOptimWrapper'
     if wrapper_type != 'OptimWrapper':
         raise ValueError(
             f'--amp turns optim_wrapper type OptimWrapper into {amp_type}, '

@@ -35,24 +35,21 @@ def test_config_can_name_it_and_forward_runs_in_bf16():
     assert model(x).dtype == torch.float32  # no autocast outside
 
 
-def test_enable_amp_picks_the_wrapper_by_device(monkeypatch):
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+def test_enable_amp_picks_the_wrapper_by_device():
     cfg = _cfg()
-    enable_amp(cfg)
+    enable_amp(cfg, cuda=False)
     assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
     assert 'loss_scale' not in cfg.optim_wrapper  # bf16 needs none
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = _cfg()
-    enable_amp(cfg)
+    enable_amp(cfg, cuda=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
 
 
-def test_enable_amp_keeps_an_amp_config_and_refuses_others(monkeypatch):
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+def test_enable_amp_keeps_an_amp_config_and_refuses_others():
     cfg = _cfg('CPUAmpOptimWrapper')
-    enable_amp(cfg)
+    enable_amp(cfg, cuda=False)
     assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
     with pytest.raises(ValueError, match='optim_wrapper.type='
                        'CPUAmpOptimWrapper in the config'):
-        enable_amp(_cfg('ApexOptimWrapper'))
+        enable_amp(_cfg('ApexOptimWrapper'), cuda=False)

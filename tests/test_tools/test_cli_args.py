@@ -6,7 +6,6 @@ import os.path as osp
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.config import Config
 
 from fcn_mm.apis import (drop_training, enable_amp, enable_test_outputs,
@@ -98,20 +97,19 @@ def test_missing_config_from_the_shell(tmp_path, run_tool):
     assert 'Traceback' not in result.stdout
 
 
-def test_amp_switches_the_optimizer_wrapper(monkeypatch):
+def test_amp_switches_the_optimizer_wrapper():
     # With CUDA; tests/test_deploy/test_cpu_amp.py has the CPU's bf16 wrapper.
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = load_run_config(CONFIG)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
-    enable_amp(cfg)
+    enable_amp(cfg, cuda=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    enable_amp(cfg)  # already on: unchanged
+    enable_amp(cfg, cuda=True)  # already on: unchanged
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     cfg.optim_wrapper.type = 'ApexOptimWrapper'
     with pytest.raises(ValueError, match="'ApexOptimWrapper'"):
-        enable_amp(cfg)
+        enable_amp(cfg, cuda=True)
 
 
 def test_out_and_show_dir_reach_metric_and_visualizer():
