@@ -11,8 +11,9 @@ channels_last, keeps bf16 only if its argmax agrees with float32 on at least
 It logs what it measured and chose.
 
 The classifiers stay float32 (see :mod:`.bf16_layers`). The wrapper owns the
-model it wraps: it converts it to channels_last and, once bf16 is chosen,
-stores its other convolution weights in bfloat16. It is registered as an
+model it wraps: on the first batch it folds each BatchNorm into the conv
+before it, converts to channels_last and, once bf16 is chosen, stores the
+other convolution weights in bfloat16. It is registered as an
 mmengine model wrapper, so a runner loads checkpoints into the wrapped model
 as it does for DDP.
 """
@@ -24,6 +25,7 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import fuse_conv_bn
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import MODEL_WRAPPERS
@@ -113,13 +115,12 @@ class FastInferenceSegmentor(nn.Module):
     Args:
         module (nn.Module): An mmseg segmentor with ``inference`` and
             ``postprocess_result`` (``EncoderDecoder`` and its subclasses).
-        precision (str): ``'auto'`` measures (see the module docstring),
-            ``'bf16'`` uses bf16 channels_last, ``'fp32'`` float32
-            channels_last, both without measuring. Defaults to 'auto'.
+        precision (str): 'auto' measures (see the module docstring), 'bf16'
+            or 'fp32' use that with channels_last. Defaults to 'auto'.
         min_agreement (float): Least bf16 argmax agreement with float32 in
-            ``'auto'`` mode. Defaults to 0.995.
-        repeats (int): Timed runs per candidate after a warm-up one in
-            ``'auto'`` mode; the fastest counts. Defaults to 1.
+            'auto' mode. Defaults to 0.995.
+        repeats (int): Timed runs per candidate after a warm-up, in 'auto'
+            mode; the fastest counts. Defaults to 1.
     """
 
     def __init__(self,
@@ -204,6 +205,7 @@ class FastInferenceSegmentor(nn.Module):
             metas = [dict(ori_shape=size, img_shape=size, pad_shape=size,
                           padding_size=[0, 0, 0, 0])] * inputs.shape[0]
         if self.choice is None:  # after a runner loaded the checkpoint
+            fuse_conv_bn(self.module)  # BN into the conv before it, as mmdet
             self._use(self._measure(inputs, metas) if self.precision == 'auto'
                       else FastPath(f'{self.precision}+channels_last'))
         logits = self._logits(inputs, metas, self.choice.name)

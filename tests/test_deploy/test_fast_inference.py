@@ -3,7 +3,7 @@ and labels through tools/test.py, unchanged against float32."""
 import numpy as np
 import pytest
 import torch
-from families import build_family
+from families import FAMILIES, build_family
 from PIL import Image
 
 from fcn_mm.apis.fast_inference import (CANDIDATES, FastInferenceSegmentor,
@@ -48,6 +48,20 @@ def test_auto_measures_every_candidate_on_the_first_batch_only():
     fast.predict(x)
     assert fast.choice is choice  # measured once
     assert samples[0].seg_logits.data.dtype == torch.float32
+
+
+@pytest.mark.parametrize('family', sorted(FAMILIES))
+def test_fp32_fast_path_with_folded_bn_predicts_as_the_model(family):
+    model = build_family(family)
+    x = torch.rand(1, 3, 40, 48) * 2 - 1
+    with torch.no_grad():
+        expected = model.predict(x)[0].seg_logits.data
+    fast = FastInferenceSegmentor(model, precision='fp32')
+    got = fast.predict(x)[0].seg_logits.data
+    assert not any(isinstance(m, torch.nn.BatchNorm2d)
+                   for m in model.modules())  # all folded into convs
+    torch.testing.assert_close(got, expected, rtol=1e-4,
+                               atol=1e-4 * expected.abs().max().item())
 
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
