@@ -44,7 +44,11 @@ def build_segmenter(args):
         if args.fast_path:
             sys.exit('error: --fast-path is for the PyTorch backend')
         from fcn_mm.apis.onnx_inference import OnnxSegmentor
-        model = OnnxSegmentor(args.checkpoint, Config.fromfile(args.config))
+        try:
+            model = OnnxSegmentor(args.checkpoint,
+                                  Config.fromfile(args.config))
+        except (ImportError, ValueError) as err:
+            sys.exit(f'error: {err}')
         return model, model.dataset_meta['palette']
     model = init_model(args.config, args.checkpoint, device=args.device)
     palette = model.dataset_meta['palette']

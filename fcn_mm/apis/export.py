@@ -156,6 +156,7 @@ def onnx_session(model: Union[str, bytes], *,
 
     Raises:
         ImportError: onnxruntime is not installed; the message says how.
+        ValueError: onnxruntime cannot load ``model``.
     """
     try:
         import onnxruntime as ort
@@ -166,8 +167,14 @@ def onnx_session(model: Union[str, bytes], *,
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(model, options,
-                                providers=['CPUExecutionProvider'])
+    try:
+        return ort.InferenceSession(model, options,
+                                    providers=['CPUExecutionProvider'])
+    except Exception as err:  # onnxruntime's own exception types
+        name = model if isinstance(model, str) else 'the exported model'
+        raise ValueError(f'onnxruntime cannot load {name} ({err}); give an '
+                         '.onnx file written by tools/deploy/export_onnx.py') \
+            from err
 
 
 def check_onnx(model: Union[str, bytes],

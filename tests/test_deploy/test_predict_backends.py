@@ -66,3 +66,16 @@ def test_fast_path_with_onnxruntime_is_refused(run_tool, demo_config,
                       expect_success=False)
     assert result.returncode != 0
     assert '--fast-path is for the PyTorch backend' in result.stdout
+
+
+def test_a_file_that_is_no_onnx_graph_is_named(run_tool, demo_config,
+                                               tmp_path):
+    image = tmp_path / 'a.jpg'
+    Image.new('RGB', (8, 8)).save(image)
+    model = tmp_path / 'model.pth'
+    model.write_bytes(b'not an onnx graph')
+    result = run_tool('predict', demo_config, model, image, '--backend',
+                      'onnxruntime', cwd=tmp_path, expect_success=False)
+    assert result.returncode == 1
+    assert f'onnxruntime cannot load {model}' in result.stdout
+    assert 'Traceback' not in result.stdout
