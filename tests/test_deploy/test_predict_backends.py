@@ -55,27 +55,19 @@ def test_onnxruntime_and_fast_path_give_pytorch_labels(
         assert same / total >= least, f'{name}: {same / total:.5f}'
 
 
-def test_fast_path_with_onnxruntime_is_refused(run_tool, demo_config,
-                                               tmp_path):
-    image = tmp_path / 'a.jpg'
-    Image.new('RGB', (8, 8)).save(image)
-    model = tmp_path / 'm.onnx'
-    model.write_bytes(b'not read')
-    result = run_tool('predict', demo_config, model, image, '--backend',
-                      'onnxruntime', '--fast-path', cwd=tmp_path,
-                      expect_success=False)
-    assert result.returncode != 0
-    assert '--fast-path is for the PyTorch backend' in result.stdout
-
-
-def test_a_file_that_is_no_onnx_graph_is_named(run_tool, demo_config,
-                                               tmp_path):
+@pytest.mark.parametrize('extra, message', [
+    (['--fast-path'], '--fast-path is for the PyTorch backend'),
+    ([], 'onnxruntime cannot load {model}'),
+])
+def test_bad_onnxruntime_runs_say_why(extra, message, run_tool, demo_config,
+                                      tmp_path):
     image = tmp_path / 'a.jpg'
     Image.new('RGB', (8, 8)).save(image)
     model = tmp_path / 'model.pth'
     model.write_bytes(b'not an onnx graph')
     result = run_tool('predict', demo_config, model, image, '--backend',
-                      'onnxruntime', cwd=tmp_path, expect_success=False)
+                      'onnxruntime', *extra, cwd=tmp_path,
+                      expect_success=False)
     assert result.returncode == 1
-    assert f'onnxruntime cannot load {model}' in result.stdout
+    assert message.format(model=model) in result.stdout
     assert 'Traceback' not in result.stdout
