@@ -29,6 +29,11 @@ setup(
         'scipy',
         'pillow',
     ],
-    extras_require={'tests': ['pytest']},
+    extras_require={
+        'tests': ['pytest'],
+        # tools/deploy/export_onnx.py (torch's exporter needs onnxscript) and
+        # tools/predict.py --backend onnxruntime.
+        'deploy': ['onnx>=1.16', 'onnxscript>=0.3', 'onnxruntime>=1.18'],
+    },
     license='Apache-2.0',
 )

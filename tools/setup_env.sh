@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create or update .venv with the stack fcn_mm runs on: torch 2.13 (CPU wheel
 # here; an existing torch, e.g. a CUDA build, is kept), mmengine 0.10.7,
-# mmcv 2.1.0 compiled with its ops, mmsegmentation 1.2.2 and fcn_mm itself.
+# mmcv 2.1.0 compiled with its ops, mmsegmentation 1.2.2 and fcn_mm itself
+# with its deploy extra (onnx, onnxscript, onnxruntime), which tests use.
 # Idempotent: a second run checks the stamp and an import, then exits.
 set -uo pipefail
 
@@ -12,7 +13,7 @@ LOG="$VENV/setup.log"
 # The stamp changes whenever this script or the package metadata changes.
 STAMP_VALUE=$(cat "$ROOT/tools/setup_env.sh" "$ROOT/setup.py" | sha256sum | cut -c1-16)
 STAMP="$VENV/.fcn_mm_setup_$STAMP_VALUE"
-IMPORT_CHECK='import mmcv.ops, mmseg, fcn_mm'
+IMPORT_CHECK='import mmcv.ops, mmseg, fcn_mm, onnxruntime, onnxscript'
 
 fail() {  # one line: what failed and what to do
   echo "setup_env: FAILED while $1 - $2 (full log: $LOG)" >&2
@@ -68,8 +69,8 @@ if ! "$PY" -c 'import mmcv.ops' >/dev/null 2>&1; then
     "install gcc/g++ and the Python headers (apt-get install build-essential python3-dev); for CUDA ops also nvcc" \
     env "${MMCV_ENV[@]}" "${PIP[@]}" --no-build-isolation "${MMCV_PIP[@]}" mmcv==2.1.0
 fi
-step "installing mmsegmentation 1.2.2 and fcn_mm" "check that PyPI is reachable" \
-  "${PIP[@]}" mmsegmentation==1.2.2 -e "$ROOT" --no-build-isolation
+step "installing mmsegmentation 1.2.2 and fcn_mm[deploy]" "check that PyPI is reachable" \
+  "${PIP[@]}" mmsegmentation==1.2.2 -e "$ROOT[deploy]" --no-build-isolation
 # mmengine imports torchvision whenever it is present; a CUDA torchvision
 # next to CPU torch fails at import (torchvision::nms), so keep it out.
 if "$PY" -c 'import torch, sys; sys.exit(torch.cuda.is_available())' >/dev/null 2>&1 \
@@ -79,7 +80,7 @@ if "$PY" -c 'import torch, sys; sys.exit(torch.cuda.is_available())' >/dev/null 
     "$PY" -m pip uninstall -y torchvision
 fi
 "$PY" -c "$IMPORT_CHECK" >>"$LOG" 2>&1 \
-  || fail "importing mmcv.ops, mmseg and fcn_mm" "delete .venv and run this script again"
+  || fail "importing mmcv.ops, mmseg, fcn_mm and onnxruntime" "delete .venv and run this script again"
 rm -f "$VENV"/.fcn_mm_setup_*
 touch "$STAMP"
 echo "setup_env: ready ($("$PY" -c 'import torch, mmcv, mmseg; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmseg", mmseg.__version__)'))"

@@ -13,12 +13,13 @@ from prettytable import PrettyTable
 
 from fcn_mm.apis import (add_runner_arguments, drop_training,
                          enable_test_outputs, enable_tta, existing_file,
-                         load_run_config)
+                         run_config_from_args)
 from fcn_mm.apis.console import quiet_console
+from fcn_mm.apis.fast_inference import (add_fast_path_argument,
+                                        enable_fast_inference)
 from fcn_mm.apis.preflight import check_test_inputs
 from fcn_mm.apis.testing import (keep_class_report, save_class_report,
                                  show_test_progress)
-from fcn_mm.engine.launch_check import launcher_problem
 from fcn_mm.engine.runner import build_runner
 
 
@@ -39,20 +40,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--tta',
         action='store_true',
         help="test with the config's tta_pipeline and tta_model")
+    add_fast_path_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    problem = launcher_problem(args.launcher)
-    if problem:
-        sys.exit(f'error: {problem}')
-    cfg = load_run_config(
-        args.config,
-        work_dir=args.work_dir,
-        cfg_options=args.cfg_options,
-        launcher=args.launcher,
-        local_rank=args.local_rank)
+    try:
+        cfg = run_config_from_args(args)
+    except ValueError as error:
+        sys.exit(f'error: {error}')
     cfg.load_from = args.checkpoint
     drop_training(cfg)
     enable_test_outputs(cfg, out=args.out, show_dir=args.show_dir)
@@ -66,6 +63,11 @@ def main(argv=None) -> dict:
         sys.exit(f'error: {error}')
     runner = build_runner(cfg)
     show_test_progress(runner)
+    if args.fast_path:
+        try:
+            enable_fast_inference(runner, precision=args.fast_path)
+        except ValueError as error:
+            sys.exit(f'error: --fast-path: {error}')
     # The runner's logger prints the per-class table and the summary line.
     try:
         metrics = runner.test()

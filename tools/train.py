@@ -7,12 +7,11 @@ import argparse
 import sys
 
 from fcn_mm.apis import (add_runner_arguments, enable_amp, existing_file,
-                         load_run_config)
+                         run_config_from_args)
 from fcn_mm.apis.console import quiet_console
 from fcn_mm.apis.preflight import check_training_inputs
 from fcn_mm.engine import (CorruptCheckpointError, NonFiniteLossError,
                            UntrustedCheckpointError)
-from fcn_mm.engine.launch_check import launcher_problem
 from fcn_mm.engine.runner import WorkDirBusyError, build_runner, lock_work_dir
 
 
@@ -31,21 +30,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='train with automatic mixed precision (needs a GPU)')
+        help='train with automatic mixed precision: float16 with a dynamic '
+        'loss scale on a GPU, bfloat16 autocast on a CPU')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    problem = launcher_problem(args.launcher)
-    if problem:
-        sys.exit(f'error: {problem}')
-    cfg = load_run_config(
-        args.config,
-        work_dir=args.work_dir,
-        cfg_options=args.cfg_options,
-        launcher=args.launcher,
-        local_rank=args.local_rank)
+    try:
+        cfg = run_config_from_args(args)
+    except ValueError as error:
+        sys.exit(f'error: {error}')
     if args.amp:
         enable_amp(cfg)
     # Without --resume the config's resume (e.g. --cfg-options resume=True)

@@ -4,25 +4,25 @@ The options and their meaning follow mmseg 1.x's own tools (``--work-dir``,
 ``--cfg-options``, ``--launcher``, ``--amp``, ``--resume``, ``--out``,
 ``--show-dir``, ``--tta``), so users' habits carry over.
 """
-import argparse
 import logging
 import os
 import os.path as osp
 from typing import Optional
 
-from mmengine.config import Config, DictAction
+import torch
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .console import filter_upstream_warnings
 from .preflight import follow_max_iters
 
 __all__ = [
-    'add_runner_arguments', 'existing_file', 'load_run_config', 'enable_amp',
-    'drop_training', 'enable_test_outputs', 'enable_tta'
+    'load_run_config', 'enable_amp', 'drop_training', 'enable_test_outputs',
+    'enable_tta', 'missing_file'
 ]
 
 
-def _missing_file(path: str) -> Optional[str]:
+def missing_file(path: str) -> Optional[str]:
     """Why ``path`` cannot be read, or None for a local file or a URL."""
     if '://' in path or osp.isfile(path):
         return None
@@ -51,53 +51,6 @@ def _located(error: SyntaxError, config: str) -> SyntaxError:
         except OSError:
             continue
     return error
-
-
-def existing_file(path: str) -> str:
-    """Argparse ``type`` that accepts a local file, or a URL left to mmengine.
-
-    Args:
-        path (str): The command-line value.
-
-    Returns:
-        str: ``path`` unchanged.
-
-    Raises:
-        argparse.ArgumentTypeError: ``path`` is local and not a file.
-    """
-    problem = _missing_file(path)
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return path
-
-
-def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options both tools share: work dir, config edits, launcher.
-
-    Args:
-        parser (argparse.ArgumentParser): The tool's parser.
-    """
-    parser.add_argument(
-        '--work-dir',
-        help='directory for logs, checkpoints and metrics; defaults to the '
-        "config's work_dir, else ./work_dirs/<config name>")
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries, key=value (nested keys with dots, '
-        'lists as key="[a,b]" or key=a,b, no spaces), e.g. '
-        'train_cfg.max_iters=1000 train_dataloader.batch_size=2')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='how the processes of a distributed run were started')
-    # torch.distributed.launch passes --local-rank from torch 2.0 on and
-    # --local_rank before; accept both.
-    parser.add_argument(
-        '--local-rank', '--local_rank', dest='local_rank', type=int,
-        default=0, help='rank of this process on its machine')
 
 
 def load_run_config(config: str,
@@ -129,7 +82,7 @@ def load_run_config(config: str,
     Raises:
         FileNotFoundError: ``config`` is not a file.
     """
-    problem = _missing_file(config)
+    problem = missing_file(config)
     if problem:
         raise FileNotFoundError(problem)
     filter_upstream_warnings()  # before mmseg:: bases and models load
@@ -152,28 +105,38 @@ def load_run_config(config: str,
     return cfg
 
 
-def enable_amp(cfg: Config) -> None:
-    """Train with automatic mixed precision and a dynamic loss scale.
+def enable_amp(cfg: Config, *, cuda: Optional[bool] = None) -> None:
+    """Train with automatic mixed precision.
+
+    With CUDA: mmengine's ``AmpOptimWrapper`` (float16, dynamic loss scale).
+    Without: :class:`fcn_mm.engine.optim_wrapper.CPUAmpOptimWrapper` (bf16
+    autocast, which needs no loss scale).
 
     Args:
         cfg (Config): The config; its ``optim_wrapper`` is changed in place.
+        cuda (bool, optional): Whether the run has CUDA. Defaults to None
+            (``torch.cuda.is_available()``).
 
     Raises:
-        ValueError: The optimizer wrapper is neither ``OptimWrapper`` nor
-            already ``AmpOptimWrapper``.
+        ValueError: The optimizer wrapper is not ``OptimWrapper`` and not
+            already a mixed-precision one.
     """
     wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type == 'AmpOptimWrapper':
-        print_log('--amp: the config already trains with AmpOptimWrapper.',
+    if wrapper_type in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
+        print_log(f'--amp: the config already trains with {wrapper_type}.',
                   logger='current', level=logging.WARNING)
         return
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    amp_type = 'AmpOptimWrapper' if cuda else 'CPUAmpOptimWrapper'
     if wrapper_type != 'OptimWrapper':
         raise ValueError(
-            f'--amp turns optim_wrapper type OptimWrapper into '
-            f'AmpOptimWrapper, but the config has {wrapper_type!r}; set '
-            'optim_wrapper.type=AmpOptimWrapper in the config instead.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+            f'--amp turns optim_wrapper type OptimWrapper into {amp_type}, '
+            f'but the config has {wrapper_type!r}; set optim_wrapper.type='
+            f'{amp_type} in the config instead.')
+    cfg.optim_wrapper.type = amp_type
+    if amp_type == 'AmpOptimWrapper':
+        cfg.optim_wrapper.loss_scale = 'dynamic'
 
 
 def drop_training(cfg: Config) -> None:

@@ -11,12 +11,12 @@ from .checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, CorruptCheckpointError,
                          UntrustedCheckpointError, allow_mmengine_checkpoints,
                          load_from_local_weights_only)
 from .hooks import AtomicCheckpointHook, NonFiniteGuardHook, NonFiniteLossError
+from .optim_wrapper import CPUAmpOptimWrapper
 from .outputs import AtomicIoUMetric, AtomicLocalVisBackend
 
 __all__ = [
     'MMENGINE_CHECKPOINT_GLOBALS', 'AtomicCheckpointHook', 'AtomicIoUMetric',
-    'AtomicLocalVisBackend',
-    'CorruptCheckpointError', 'NonFiniteGuardHook', 'NonFiniteLossError',
-    'UntrustedCheckpointError', 'allow_mmengine_checkpoints',
-    'load_from_local_weights_only'
+    'AtomicLocalVisBackend', 'CPUAmpOptimWrapper', 'CorruptCheckpointError',
+    'NonFiniteGuardHook', 'NonFiniteLossError', 'UntrustedCheckpointError',
+    'allow_mmengine_checkpoints', 'load_from_local_weights_only'
 ]

@@ -1,5 +1,5 @@
 """Command lines of tools/train.py and tools/test.py and what they do to the
-config (fcn_mm.apis.run_config)."""
+config (fcn_mm.apis.cli and .run_config)."""
 import importlib.util
 import os
 import os.path as osp
@@ -102,17 +102,18 @@ def test_missing_config_from_the_shell(tmp_path, run_tool):
 
 
 def test_amp_switches_the_optimizer_wrapper():
+    # With CUDA; tests/test_deploy/test_cpu_amp.py has the CPU's bf16 wrapper.
     cfg = load_run_config(CONFIG)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
-    enable_amp(cfg)
+    enable_amp(cfg, cuda=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    enable_amp(cfg)  # already on: unchanged
+    enable_amp(cfg, cuda=True)  # already on: unchanged
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     cfg.optim_wrapper.type = 'ApexOptimWrapper'
     with pytest.raises(ValueError, match="'ApexOptimWrapper'"):
-        enable_amp(cfg)
+        enable_amp(cfg, cuda=True)
 
 
 def test_out_and_show_dir_reach_metric_and_visualizer():

@@ -157,7 +157,9 @@ class FCN8sHead(BaseDecodeHead):
     def to_input_size(self, seg_logits: Tensor,
                       size: Sequence[int]) -> Tensor:
         """Align :meth:`forward`'s output with an input of ``size`` (h, w)."""
-        h, w = int(size[0]), int(size[1])
+        # No int(): under torch.export, h and w stay symbolic (int() would
+        # fix the exported graph to the traced input size).
+        h, w = size[0], size[1]
         if self.mode == 'modern':
             return resize(seg_logits, size=(h, w), mode='bilinear',
                           align_corners=False)
