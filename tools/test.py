@@ -46,10 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    try:
-        cfg = run_config_from_args(args)
-    except ValueError as error:
-        sys.exit(f'error: {error}')
+    cfg = run_config_from_args(args)
     cfg.load_from = args.checkpoint
     drop_training(cfg)
     enable_test_outputs(cfg, out=args.out, show_dir=args.show_dir)

@@ -37,10 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        cfg = run_config_from_args(args)
-    except ValueError as error:
-        sys.exit(f'error: {error}')
+    cfg = run_config_from_args(args)
     if args.amp:
         enable_amp(cfg)
     # Without --resume the config's resume (e.g. --cfg-options resume=True)

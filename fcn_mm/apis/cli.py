@@ -72,12 +72,12 @@ def run_config_from_args(args: argparse.Namespace) -> Config:
         Config: See :func:`fcn_mm.apis.run_config.load_run_config`.
 
     Raises:
-        ValueError: ``--launcher`` is not 'none' but the environment lacks
-            what that launcher sets; the message says what to do.
+        SystemExit: ``--launcher`` is not 'none' but the environment lacks
+            what that launcher sets; the one-line message says what to do.
     """
     problem = launcher_problem(args.launcher)
     if problem:
-        raise ValueError(problem)
+        raise SystemExit(f'error: {problem}')
     return load_run_config(
         args.config,
         work_dir=args.work_dir,

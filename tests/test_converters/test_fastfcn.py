@@ -2,23 +2,19 @@
 converted weights give the logits of the authors' forward (JPU + FCN, EncNet
 and PSP heads, auxiliary head, SE output); the CLI reads a training
 checkpoint; bad checkpoints are refused by key."""
-import copy
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.runner import load_checkpoint
-from mmseg.models.utils import resize
-from mmseg.registry import MODELS
+from converter_helpers import build, fcn_mm_outputs
 from references.fastfcn_authors import JPU, conv_bn_relu, up
 from references.resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_fastfcn
-from fcn_mm.converters.runner import CONFIG_ROOT
 from fcn_mm.engine import allow_mmengine_checkpoints
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
@@ -146,26 +142,6 @@ class AuthorsFastFCN(nn.Module):
             (extra, ) if isinstance(extra, torch.Tensor) else ())
 
 
-def build(config, options=None):
-    """The model of ``configs/<config>`` with ``--cfg-options``."""
-    cfg = Config.fromfile(CONFIG_ROOT / config)
-    cfg.merge_from_dict(options or {})
-    return MODELS.build(copy.deepcopy(cfg.model))
-
-
-def fcn_mm_outputs(model, x):
-    """Decode and auxiliary logits at the input size (and SE logits)."""
-    model.eval()
-    metas = [dict(img_shape=x.shape[2:])] * len(x)
-    with torch.no_grad():
-        feats = model.extract_feat(x)
-        out = model.decode_head.predict(feats, metas, model.test_cfg)
-        aux = resize(model.auxiliary_head(feats), size=x.shape[2:],
-                     mode='bilinear', align_corners=True)
-        raw = model.decode_head(feats)
-    return (out, aux) + (tuple(raw[1:]) if isinstance(raw, tuple) else ())
-
-
 @pytest.fixture(scope='module')
 def converted(request):
     """(authors' model, converted state dict, info, input) per head."""
@@ -186,7 +162,7 @@ def test_converted_weights_reproduce_the_authors_logits(converted):
     model.load_state_dict(state_dict, strict=True)
     with torch.no_grad():
         expected = source(x)
-    got = fcn_mm_outputs(model, x)
+    got = fcn_mm_outputs(model, x, align_corners=True)
     assert len(got) == len(expected) == (3 if info['head'] == 'enc' else 2)
     for e, g in zip(expected, got):
         assert e.shape == g.shape
@@ -194,7 +170,8 @@ def test_converted_weights_reproduce_the_authors_logits(converted):
         assert (e - g).abs().max() < 1e-4
     # The authors' concat order is what makes it so.
     model.neck.deep_first = False
-    assert (fcn_mm_outputs(model, x)[0] - expected[0]).abs().max() > 1e-2
+    got = fcn_mm_outputs(model, x, align_corners=True)
+    assert (got[0] - expected[0]).abs().max() > 1e-2
 
 
 def test_enc_1x1_conv_is_padded_into_the_3x3_bottleneck():
@@ -281,22 +258,14 @@ def tiny_source():
         return AuthorsFastFCN('fcn').state_dict()
 
 
-def test_missing_unknown_and_misshapen_keys_are_named(tiny_source):
-    state = dict(tiny_source)
-    del state['jpu.dilation2.0.bn.running_var']
-    with pytest.raises(ConversionError, match=(
-            r'missing key\(s\) jpu.dilation2.0.bn.running_var')):
-        convert_fastfcn(state)
-    state = dict(tiny_source, **{'head.extra.weight': torch.zeros(1)})
-    with pytest.raises(ConversionError,
-                       match=r'unexpected key\(s\) head.extra.weight'):
-        convert_fastfcn(state)
-    key = 'pretrained.layer3.2.conv2.weight'
-    state = dict(tiny_source, **{key: torch.zeros(256, 256, 1, 1)})
-    with pytest.raises(ConversionError, match=(
-            rf'{key}: expected shape \(256, 256, 3, 3\) \(for backbone\.'
-            r'layer3\.2\.conv2\.weight\), found \(256, 256, 1, 1\)')):
-        convert_fastfcn(state)
+def test_missing_unknown_and_misshapen_keys_are_named(tiny_source,
+                                                       names_bad_keys):
+    names_bad_keys(
+        convert_fastfcn, tiny_source,
+        missing='jpu.dilation2.0.bn.running_var',
+        unexpected='head.extra.weight',
+        misshapen='pretrained.layer3.2.conv2.weight', shape=(256, 256, 1, 1),
+        expected='(256, 256, 3, 3) (for backbone.layer3.2.conv2.weight)')
 
 
 def test_unsupported_models_are_refused_with_the_reason(tiny_source):

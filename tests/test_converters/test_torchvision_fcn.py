@@ -2,21 +2,17 @@
 configs/fcn_torchvision give torchvision's logits (decode and auxiliary),
 which depends on mmseg's contract_dilation reproducing where torchvision
 dilates; bad state dicts are refused by key."""
-import copy
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.runner import load_checkpoint
-from mmseg.models.utils import resize
-from mmseg.registry import MODELS
+from converter_helpers import build, fcn_mm_outputs
 from references.resnet import ReferenceResNet, calibrate, fcn_head
 
 import fcn_mm  # noqa: F401  (registers the models)
 from fcn_mm.converters import ConversionError, convert_torchvision_fcn
-from fcn_mm.converters.runner import CONFIG_ROOT
 from fcn_mm.engine import allow_mmengine_checkpoints
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
@@ -44,24 +40,6 @@ class TorchvisionFCN(nn.Module):
                                (self.aux_classifier, c3)))
 
 
-def build(config, options=None):
-    """The model of ``configs/<config>`` with ``--cfg-options``."""
-    cfg = Config.fromfile(CONFIG_ROOT / config)
-    cfg.merge_from_dict(options or {})
-    return MODELS.build(copy.deepcopy(cfg.model))
-
-
-def fcn_mm_outputs(model, x):
-    model.eval()
-    metas = [dict(img_shape=x.shape[2:])] * len(x)
-    with torch.no_grad():
-        feats = model.extract_feat(x)
-        out = model.decode_head.predict(feats, metas, model.test_cfg)
-        aux = resize(model.auxiliary_head(feats), size=x.shape[2:],
-                     mode='bilinear', align_corners=False)
-    return out, aux
-
-
 @pytest.fixture(scope='module')
 def converted():
     torch.manual_seed(0)
@@ -81,7 +59,7 @@ def test_converted_weights_reproduce_torchvision_logits(converted):
     model.load_state_dict(state_dict, strict=True)
     with torch.no_grad():
         expected = source(x)
-    got = fcn_mm_outputs(model, x)
+    got = fcn_mm_outputs(model, x, align_corners=False)
     for e, g in zip(expected, got):
         assert e.shape == g.shape == (2, VOC, 64, 64)
         assert e.std() > 0.1  # not a vacuous comparison
@@ -91,7 +69,8 @@ def test_converted_weights_reproduce_torchvision_logits(converted):
     other = build(info['config'],
                   {'model.backbone.contract_dilation': False})
     other.load_state_dict(state_dict, strict=True)
-    assert (fcn_mm_outputs(other, x)[0] - expected[0]).abs().max() > 1e-2
+    got = fcn_mm_outputs(other, x, align_corners=False)
+    assert (got[0] - expected[0]).abs().max() > 1e-2
 
 
 def test_r101_keys_and_shapes_are_those_of_its_config():
@@ -142,22 +121,14 @@ def meta_source():
         return TorchvisionFCN().state_dict()
 
 
-def test_missing_unknown_and_misshapen_keys_are_named(meta_source):
-    state = dict(meta_source)
-    del state['backbone.layer4.0.downsample.1.weight']
-    with pytest.raises(ConversionError, match=(
-            r'missing key\(s\) backbone.layer4.0.downsample.1.weight')):
-        convert_torchvision_fcn(state)
-    state = dict(meta_source, **{'backbone.fc.weight': torch.zeros(1)})
-    with pytest.raises(ConversionError,
-                       match=r'unexpected key\(s\) backbone.fc.weight'):
-        convert_torchvision_fcn(state)
-    key = 'aux_classifier.0.weight'
-    state = dict(meta_source, **{key: torch.zeros(256, 512, 3, 3)})
-    with pytest.raises(ConversionError, match=(
-            rf'{key}: expected shape \(256, 1024, 3, 3\) \(for auxiliary_head'
-            r'\.convs\.0\.conv\.weight\), found \(256, 512, 3, 3\)')):
-        convert_torchvision_fcn(state)
+def test_missing_unknown_and_misshapen_keys_are_named(meta_source,
+                                                       names_bad_keys):
+    names_bad_keys(
+        convert_torchvision_fcn, meta_source,
+        missing='backbone.layer4.0.downsample.1.weight',
+        unexpected='backbone.fc.weight',
+        misshapen='aux_classifier.0.weight', shape=(256, 512, 3, 3),
+        expected='(256, 1024, 3, 3) (for auxiliary_head.convs.0.conv.weight)')
 
 
 def test_imagenet_resnets_and_other_depths_are_refused(meta_source):
