@@ -22,7 +22,8 @@ def test_demo_trains_fcn8s_to_60_miou_and_writes_a_prediction(
     assert miou >= 60, f'demo mIoU {miou} < 60'
     assert re.search(r'\|\s+background\s+\|', out), 'per-class table missing'
     image = re.search(r'colourised prediction for (\S+\.jpg)', out).group(1)
-    predictions = REPO / 'work_dirs/fcn8s_voc_aug_demo/predictions'
+    # predict.py's last line: '1 images -> <out dir>'
+    predictions = REPO / re.search(r'\d+ images -> (\S+)', out).group(1)
     stem = Path(image).stem
     assert Image.open(predictions / f'{stem}_overlay.png').format == 'PNG'
     pred = Image.open(predictions / f'{stem}_pred.png')

@@ -15,8 +15,7 @@ from torch import Tensor
 
 from mmseg.registry import DATASETS
 
-from ..engine.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
-                                UntrustedCheckpointError,
+from ..engine.checkpoint import (UntrustedCheckpointError,
                                 load_from_local_weights_only)
 from ..fileio import atomic_write
 
@@ -63,9 +62,7 @@ def load_source(path: str) -> dict:
         ConversionError: The file is not a torch checkpoint at all.
     """
     try:
-        with torch.serialization.safe_globals(
-                list(MMENGINE_CHECKPOINT_GLOBALS)):
-            return load_from_local_weights_only(path, map_location='cpu')
+        return load_from_local_weights_only(path, map_location='cpu')
     except (FileNotFoundError, UntrustedCheckpointError):
         raise
     except Exception as error:  # torch's errors for a foreign file vary

@@ -212,6 +212,8 @@ def load_from_local_weights_only(filename: str, map_location=None) -> dict:
     problem = checkpoint_problem(filename)
     if problem:
         raise CorruptCheckpointError(filename, problem)
+    # Again: torch's safe_globals() context removes these on exit. Idempotent.
+    torch.serialization.add_safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS))
     try:
         return torch.load(
             filename, map_location=map_location, weights_only=True)

@@ -11,9 +11,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import torch
 
-from fcn_mm.engine import MMENGINE_CHECKPOINT_GLOBALS
+from fcn_mm.engine import load_from_local_weights_only
 from tool_runs import logged_scalars  # noqa: F401  (re-exported for tests)
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -126,8 +125,7 @@ def run_script(script: str, *args, env: dict, cwd: Path,
 
 
 def load_state_dict(path: Path) -> dict:
-    with torch.serialization.safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS)):
-        return torch.load(path, weights_only=True)['state_dict']
+    return load_from_local_weights_only(str(path))['state_dict']
 
 
 def max_abs_diff(a: dict, b: dict) -> float:

@@ -137,6 +137,20 @@ def test_allow_is_idempotent_and_keeps_url_loaders():
         'https://example.org/x.pth').__name__ == 'load_from_http'
 
 
+def test_loads_after_a_safe_globals_context_removed_the_allow_list(
+        trained_work_dir):
+    # torch's safe_globals() removes its globals on exit, even those that
+    # were allowed before it; fcn_mm's loader must not depend on that state.
+    allow_mmengine_checkpoints()
+    with torch.serialization.safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS)):
+        pass
+    assert not set(MMENGINE_CHECKPOINT_GLOBALS) & set(
+        torch.serialization.get_safe_globals())
+    checkpoint = load_from_local_weights_only(
+        str(trained_work_dir / 'iter_2.pth'))
+    assert checkpoint['meta']['iter'] == 2
+
+
 def test_missing_checkpoint_names_the_path(tmp_path):
     missing = str(tmp_path / 'nowhere.pth')
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):

@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from fcn_mm.engine import MMENGINE_CHECKPOINT_GLOBALS
+from fcn_mm.engine import load_from_local_weights_only
 
 NUM_CLASSES = 21
 IGNORE_INDEX = 255
@@ -24,9 +24,8 @@ def _scrambled_checkpoint(trained_work_dir: Path, path: Path) -> Path:
     """The trained checkpoint with a random classifier (a fixed seed), so
     that the predictions hold many classes, not only the background a
     2-iteration model predicts; everything else as mmengine wrote it."""
-    with torch.serialization.safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS)):
-        checkpoint = torch.load(
-            trained_work_dir / 'iter_2.pth', weights_only=True)
+    checkpoint = load_from_local_weights_only(
+        str(trained_work_dir / 'iter_2.pth'))
     weight = checkpoint['state_dict']['decode_head.score_fr.weight']
     generator = torch.Generator().manual_seed(0)
     weight.copy_(torch.randn(weight.shape, generator=generator))
