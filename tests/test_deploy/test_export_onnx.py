@@ -17,6 +17,7 @@ def export_tool(load_tool):
     return load_tool('tools/deploy/export_onnx.py')
 
 
+@pytest.mark.slow  # 5-18 s a family (ONNX export of a ResNet-50)
 @pytest.mark.parametrize('family', sorted(FAMILIES))
 def test_tool_exports_every_family_and_checks_two_sizes(
         family, tmp_path, export_tool, capsys):
