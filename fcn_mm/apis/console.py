@@ -28,6 +28,8 @@ UPSTREAM_WARNINGS = (
     ('Default ``avg_non_ignore`` is False', UserWarning, 'mmseg',
      "mmseg's CrossEntropyLoss warns on its default; fcn_mm keeps that "
      "default, with which mmseg's published FCN results were trained"),
+    ('`isinstance(treespec, LeafSpec)` is deprecated', FutureWarning, '',
+     "torch 2.13's own exporter copies pytree specs the deprecated way"),
     ('The draw is False', UserWarning, 'mmseg',
      "mmseg's SegVisualizationHook warns on its default; tools/test.py "
      '--show-dir turns drawing on'),

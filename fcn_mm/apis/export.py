@@ -14,6 +14,7 @@ Exported with torch's ``torch.export``-based exporter; because an exporter can
 quietly fix a dimension it was told is dynamic, :func:`check_onnx` runs the
 saved graph at sizes other than the export size and compares it with PyTorch.
 """
+import logging
 import math
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -25,6 +26,11 @@ from torch.export import Dim
 
 from fcn_mm.fileio import atomic_write
 from .export_pooling import size_agnostic_pooling
+
+# torch's exporter logs one warning per torchvision op it cannot register;
+# fcn_mm's graphs use none, and torchvision stays out of the CPU environment.
+logging.getLogger('torch.onnx._internal.exporter._registration').setLevel(
+    logging.ERROR)
 
 __all__ = [
     'DEFAULT_OPSET', 'SegmentorForExport', 'check_onnx', 'check_sizes',
