@@ -122,7 +122,7 @@ def bench_family(name: str, args) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from fcn_mm.apis.console import filter_upstream_warnings
+    from fcn_mm.engine.console import filter_upstream_warnings
     filter_upstream_warnings()
     from mmengine.registry import init_default_scope
     from prettytable import PrettyTable

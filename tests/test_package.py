@@ -7,7 +7,8 @@ import sys
 # distributed set-up, converters and the demo-data generator.
 NOT_ON_IMPORT = ('fcn_mm.apis', 'fcn_mm.converters', 'fcn_mm.engine.distributed',
                  'fcn_mm.engine.sync_bn', 'fcn_mm.engine.launch_check',
-                 'fcn_mm.engine.runner', 'fcn_mm.datasets.synthetic',
+                 'fcn_mm.engine.runner', 'fcn_mm.engine.console',
+                 'fcn_mm.datasets.synthetic',
                  'fcn_mm.datasets.voc_aug')
 
 PROBE = '''

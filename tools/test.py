@@ -14,7 +14,7 @@ from prettytable import PrettyTable
 from fcn_mm.apis import (add_runner_arguments, drop_training,
                          enable_test_outputs, enable_tta, existing_file,
                          run_config_from_args)
-from fcn_mm.apis.console import quiet_console
+from fcn_mm.engine.console import quiet_console
 from fcn_mm.apis.fast_inference import (add_fast_path_argument,
                                         enable_fast_inference)
 from fcn_mm.apis.preflight import check_test_inputs

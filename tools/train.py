@@ -8,7 +8,7 @@ import sys
 
 from fcn_mm.apis import (add_runner_arguments, enable_amp, existing_file,
                          run_config_from_args)
-from fcn_mm.apis.console import quiet_console
+from fcn_mm.engine.console import quiet_console
 from fcn_mm.apis.preflight import check_training_inputs
 from fcn_mm.engine import (CorruptCheckpointError, NonFiniteLossError,
                            UntrustedCheckpointError)

@@ -70,7 +70,7 @@ def load_model(config: str, checkpoint: Optional[str] = None, *,
 
     SyncBN layers become BN (mmseg's tools do the same), so that a model
     configured for distributed training runs in one process; known upstream
-    warnings are filtered (:mod:`fcn_mm.apis.console`).
+    warnings are filtered (:mod:`fcn_mm.engine.console`).
 
     Args:
         config (str): The config file.
@@ -88,7 +88,7 @@ def load_model(config: str, checkpoint: Optional[str] = None, *,
     from mmengine.model import revert_sync_batchnorm
     from mmseg.apis import init_model
 
-    from .console import filter_upstream_warnings
+    from ..engine.console import filter_upstream_warnings
     filter_upstream_warnings()
     for path in (config, checkpoint):
         if path is not None and not osp.isfile(path):

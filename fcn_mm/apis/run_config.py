@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .console import filter_upstream_warnings
+from ..engine.console import filter_upstream_warnings
 from .preflight import follow_max_iters
 
 __all__ = [
@@ -66,7 +66,7 @@ def load_run_config(config: str,
     the environment unless a launcher already set it. Iteration-based
     learning-rate schedules are made to end at ``train_cfg.max_iters``
     (:func:`fcn_mm.apis.preflight.follow_max_iters`); known upstream
-    warnings are filtered (:mod:`fcn_mm.apis.console`).
+    warnings are filtered (:mod:`fcn_mm.engine.console`).
 
     Args:
         config (str): Path of the config file.

@@ -2,7 +2,7 @@
 module; anything else still shows."""
 import warnings
 
-from fcn_mm.apis.console import UPSTREAM_WARNINGS, filter_upstream_warnings
+from fcn_mm.engine.console import UPSTREAM_WARNINGS, filter_upstream_warnings
 
 
 def _shown(message, category, module):
