@@ -6,6 +6,9 @@ The graph takes what ``LoadImageFromFile`` gives (BGR, 0-255), as float32
 ``logits`` (N, num_classes, H, W) aligned with the input exactly as
 ``model.predict`` aligns them (the Caffe-exact FCN crop at 19/27/31, the
 resize of FastFCN's stride-8 maps), and optionally ``labels``, their argmax.
+EncNet's ``Encoding`` goes into the graph in the matrix-product form of
+:class:`fcn_mm.apis.fast_layers.MatmulEncoding`: the same sums, with no
+(batch, H*W, codes, channels) tensors.
 As mmdeploy does for mmseg, the graph is the model's whole-image inference
 (``encode_decode``); the test pipeline's resize stays outside, in
 :mod:`fcn_mm.apis.onnx_inference`.
@@ -26,6 +29,7 @@ from torch.export import Dim
 
 from fcn_mm.fileio import atomic_write
 from .export_pooling import size_agnostic_pooling
+from .fast_layers import matmul_encoding
 
 # torch's exporter logs one warning per torchvision op it cannot register;
 # fcn_mm's graphs use none, and torchvision stays out of the CPU environment.
@@ -123,7 +127,8 @@ def export_onnx(segmentor: EncoderDecoder,
     # model specialises (int(h) on a size does), so the result is checked.
     dims = {0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO}
     outputs = ['logits', 'labels'] if with_labels else ['logits']
-    with torch.no_grad(), size_agnostic_pooling(wrapper):
+    with torch.no_grad(), size_agnostic_pooling(wrapper), \
+            matmul_encoding(wrapper):
         program = torch.onnx.export(
             wrapper, (sample, ),
             input_names=['image'],

@@ -10,10 +10,11 @@ channels_last, keeps bf16 only if its argmax agrees with float32 on at least
 ``min_agreement`` of the pixels, and uses the fastest candidate from then on.
 It logs what it measured and chose.
 
-The classifiers stay float32 (see :mod:`.bf16_layers`). The wrapper owns the
-model it wraps: on the first batch it folds each BatchNorm into the conv
-before it, converts to channels_last and, once bf16 is chosen, stores the
-other convolution weights in bfloat16. It is registered as an
+The classifiers stay float32, EncNet's Encoding runs as matrix products and
+wide convolutions may run in channel chunks (see :mod:`.fast_layers`). The
+wrapper owns the model it wraps: on the first batch it folds each BatchNorm
+into the conv before it, swaps in those layers, converts to channels_last
+and, once bf16 is chosen, stores the other convolution weights in bfloat16. It is registered as an
 mmengine model wrapper, so a runner loads checkpoints into the wrapped model
 as it does for DDP.
 """
@@ -33,7 +34,8 @@ from mmengine.runner import Runner
 from torch import Tensor
 
 from fcn_mm.engine.optim_wrapper import cpu_has_fast_bf16
-from .bf16_layers import cast_weights_to_bf16, classifier_layers, keep_float32
+from .fast_layers import (cast_weights_to_bf16, classifier_layers,
+                          keep_float32, speed_up_layers)
 
 __all__ = [
     'PRECISIONS', 'FastPath', 'FastInferenceSegmentor', 'pick_fastest',
@@ -206,6 +208,7 @@ class FastInferenceSegmentor(nn.Module):
                           padding_size=[0, 0, 0, 0])] * inputs.shape[0]
         if self.choice is None:  # after a runner loaded the checkpoint
             fuse_conv_bn(self.module)  # BN into the conv before it, as mmdet
+            speed_up_layers(self.module)
             self._use(self._measure(inputs, metas) if self.precision == 'auto'
                       else FastPath(f'{self.precision}+channels_last'))
         logits = self._logits(inputs, metas, self.choice.name)

@@ -127,8 +127,8 @@ def test_bf16_fast_path_keeps_miou_and_labels(
 def test_float32_classifier_survives_copies_and_loads_checkpoints():
     import copy
 
-    from fcn_mm.apis.bf16_layers import (cast_weights_to_bf16,
-                                         classifier_layers, keep_float32)
+    from fcn_mm.apis.fast_layers import (cast_weights_to_bf16,
+                                          classifier_layers, keep_float32)
     model = build_family('fcn8s_caffe')
     state = copy.deepcopy(model.state_dict())
     layers = classifier_layers(model)
