@@ -6,9 +6,7 @@ The graph takes what ``LoadImageFromFile`` gives (BGR, 0-255), as float32
 ``logits`` (N, num_classes, H, W) aligned with the input exactly as
 ``model.predict`` aligns them (the Caffe-exact FCN crop at 19/27/31, the
 resize of FastFCN's stride-8 maps), and optionally ``labels``, their argmax.
-EncNet's ``Encoding`` goes into the graph in the matrix-product form of
-:class:`fcn_mm.apis.fast_layers.MatmulEncoding`: the same sums, with no
-(batch, H*W, codes, channels) tensors.
+EncNet's ``Encoding`` is exported as :class:`.fast_layers.MatmulEncoding`.
 As mmdeploy does for mmseg, the graph is the model's whole-image inference
 (``encode_decode``); the test pipeline's resize stays outside, in
 :mod:`fcn_mm.apis.onnx_inference`.
@@ -127,8 +125,8 @@ def export_onnx(segmentor: EncoderDecoder,
     # model specialises (int(h) on a size does), so the result is checked.
     dims = {0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO}
     outputs = ['logits', 'labels'] if with_labels else ['logits']
-    with torch.no_grad(), size_agnostic_pooling(wrapper), \
-            matmul_encoding(wrapper):
+    with torch.no_grad(), size_agnostic_pooling(wrapper), matmul_encoding(
+            wrapper):
         program = torch.onnx.export(
             wrapper, (sample, ),
             input_names=['image'],
@@ -204,9 +202,8 @@ def check_onnx(model: Union[str, bytes],
 
     Returns:
         list[dict]: Per size: ``size``, ``max_abs_diff`` of the logits,
-        ``max_abs_logit`` (for scale) and ``label_agreement`` (fraction of
-        pixels with the same argmax; only near-ties can differ when the
-        logits agree).
+        ``max_abs_logit`` (for scale) and ``label_agreement`` (the fraction
+        of pixels with the same argmax; near-ties may differ).
 
     Raises:
         ValueError: The graph's output has another shape than PyTorch's, or
@@ -225,9 +222,9 @@ def check_onnx(model: Union[str, bytes],
         logits = torch.from_numpy(got[0])
         if logits.shape != expected.shape:
             raise ValueError(
-                f'onnxruntime gave logits {tuple(logits.shape)} for '
-                f'an input of {(height, width)}, PyTorch '
-                f'{tuple(expected.shape)}; the export fixed a dynamic size')
+                f'onnxruntime gave logits {tuple(logits.shape)} for an input '
+                f'of {(height, width)}, PyTorch {tuple(expected.shape)}; the '
+                'export fixed a dynamic size')
         labels = logits.argmax(dim=1)
         if 'labels' in output_names:
             exported = torch.from_numpy(got[output_names.index('labels')])

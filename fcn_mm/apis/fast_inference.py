@@ -10,11 +10,11 @@ channels_last, keeps bf16 only if its argmax agrees with float32 on at least
 ``min_agreement`` of the pixels, and uses the fastest candidate from then on.
 It logs what it measured and chose.
 
-The classifiers stay float32, EncNet's Encoding runs as matrix products and
-wide convolutions may run in channel chunks (see :mod:`.fast_layers`). The
-wrapper owns the model it wraps: on the first batch it folds each BatchNorm
-into the conv before it, swaps in those layers, converts to channels_last
-and, once bf16 is chosen, stores the other convolution weights in bfloat16. It is registered as an
+The wrapper owns the model it wraps: on the first batch it folds each
+BatchNorm into the conv before it, swaps in the layers of :mod:`.fast_layers`
+(float32 classifiers, EncNet's Encoding as matrix products, wide convolutions
+in channel chunks), converts to channels_last and, once bf16 is chosen,
+stores the other convolution weights in bfloat16. It is registered as an
 mmengine model wrapper, so a runner loads checkpoints into the wrapped model
 as it does for DDP.
 """
@@ -34,8 +34,7 @@ from mmengine.runner import Runner
 from torch import Tensor
 
 from fcn_mm.engine.optim_wrapper import cpu_has_fast_bf16
-from .fast_layers import (cast_weights_to_bf16, classifier_layers,
-                          keep_float32, speed_up_layers)
+from .fast_layers import cast_weights_to_bf16, speed_up_layers
 
 __all__ = [
     'PRECISIONS', 'FastPath', 'FastInferenceSegmentor', 'pick_fastest',
@@ -147,8 +146,6 @@ class FastInferenceSegmentor(nn.Module):
         self.min_agreement = min_agreement
         self.repeats = repeats
         self.choice: Optional[FastPath] = None
-        for layer in classifier_layers(module):
-            keep_float32(layer)
         # What mmseg's inference_model and the visualiser read.
         self.cfg = getattr(module, 'cfg', None)
         self.dataset_meta = getattr(module, 'dataset_meta', None)

@@ -163,10 +163,12 @@ def matmul_encoding(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def speed_up_layers(segmentor: nn.Module) -> None:
-    """Swap in :class:`MatmulEncoding` and :class:`ChunkedConv2d` where they
-    apply (plain ``Encoding``; plain ``Conv2d`` without groups over at least
-    ``ChunkedConv2d.min_channels`` inputs). Parameters and state-dict keys
-    stay as they are."""
+    """Keep the classifiers float32 and swap in :class:`MatmulEncoding` and
+    :class:`ChunkedConv2d` where they apply (plain ``Encoding``; plain
+    ``Conv2d`` without groups over at least ``ChunkedConv2d.min_channels``
+    inputs). Parameters and state-dict keys stay as they are."""
+    for layer in classifier_layers(segmentor):
+        keep_float32(layer)
     for layer in segmentor.modules():
         if type(layer) is Encoding:
             layer.__class__ = MatmulEncoding

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from families import build_family
 from mmseg.models.utils import Encoding
 
-from fcn_mm.apis.fast_layers import (ChunkedConv2d, MatmulEncoding,
-                                     matmul_encoding, speed_up_layers)
+from fcn_mm.apis.fast_layers import (ChunkedConv2d, Float32Layer,
+                                     MatmulEncoding, matmul_encoding,
+                                     speed_up_layers)
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
 
@@ -109,7 +110,8 @@ def test_speed_up_layers_swaps_only_what_applies():
     assert type(model.decode_head.enc_module.encoding[0]) is MatmulEncoding
     assert type(model.decode_head.wide) is ChunkedConv2d
     assert type(model.decode_head.grouped) is nn.Conv2d
-    assert type(model.decode_head.conv_seg) is nn.Conv2d  # 8 inputs
+    assert isinstance(model.decode_head.conv_seg, Float32Layer)
+    assert type(model.backbone.stem[0]) is nn.Conv2d  # 3 inputs
     assert model.state_dict().keys() == keys
 
 
