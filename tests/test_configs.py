@@ -1,7 +1,9 @@
 """Every config in configs/: it loads, reaches fcn_mm through the runtime
 base, says in its name what it holds (mmseg's zoo scheme) and builds its
 model; the bases are mmseg's plus only what fcn_mm adds; the ResNet models
-have the strides and widths of the paper and of torchvision; FCN-8s (both
+have the strides and widths of the paper and of torchvision, and load their
+ImageNet weights through the backbone's init_cfg as mmseg 0.x's
+model.pretrained did, without its deprecation warning; FCN-8s (both
 forms), FastFCN and the torchvision FCN train two iterations on the
 synthetic VOC set."""
 import copy
