@@ -1,12 +1,15 @@
 """Every config in configs/: it loads, reaches fcn_mm through the runtime
 base, says in its name what it holds (mmseg's zoo scheme) and builds its
 model; the bases are mmseg's plus only what fcn_mm adds; the ResNet models
-have the strides and widths of the paper and of torchvision; FCN-8s (both
+have the strides and widths of the paper and of torchvision, and load their
+ImageNet weights through the backbone's init_cfg as mmseg 0.x's
+model.pretrained did, without its deprecation warning; FCN-8s (both
 forms), FastFCN and the torchvision FCN train two iterations on the
 synthetic VOC set."""
 import copy
 import functools
 import re
+import warnings
 from pathlib import Path
 
 import mmseg
@@ -71,6 +74,13 @@ def build(cfg: Config, device: str = 'cpu') -> nn.Module:
         return MODELS.build(copy.deepcopy(cfg.model))
 
 
+def deprecated_pretrained(caught: list) -> list:
+    """The warnings mmseg 1.x's ResNet gives when it is handed mmseg 0.x's
+    ``model.pretrained`` instead of a backbone ``init_cfg``."""
+    return [w for w in caught
+            if 'pretrained is a deprecated' in str(w.message)]
+
+
 def test_configs_are_found(demo_config):
     names = set(IDS)
     assert {'fcn8s_voc_aug.py', demo_config.relative_to(CONFIG_DIR).as_posix()
@@ -89,6 +99,8 @@ def test_config_loads_builds_and_its_name_says_what_it_holds(path):
     assert cfg.custom_imports.imports == ['fcn_mm'], \
         'every config must reach fcn_mm through the runtime base'
     assert cfg.default_scope == 'mmseg'
+    # mmseg 0.x's model.pretrained: mmseg 1.x's ResNet warns it is deprecated.
+    assert 'pretrained' not in cfg.model
     model = build(cfg, 'meta')
     assert model.decode_head.num_classes == cfg.model.decode_head.num_classes
     if NAMED_OTHERWISE.fullmatch(path.stem):
@@ -183,18 +195,24 @@ def test_resnet_configs_have_the_papers_strides_and_widths(path):
     assert model.backbone.norm_cfg.type == 'SyncBN'
     if 'authors' in path.stem:
         # Converted checkpoints hold every weight; nothing to initialise.
-        assert model.pretrained is None
+        assert model.backbone.init_cfg is None
         assert model.backbone.stem_channels == 128
         assert model.neck.deep_first and model.neck.align_corners
     else:
         kind = 'torchvision' if 'torchvision' in str(path) else 'v1c'
-        # A local file: nothing downloads.
-        assert model.pretrained == f'checkpoints/resnet{depth}_{kind}.pth'
+        # A local file: nothing downloads. R-101 leaves set only the file;
+        # mmengine merges it into the R-50 base's Pretrained dict.
+        assert model.backbone.init_cfg == dict(
+            type='Pretrained',
+            checkpoint=f'checkpoints/resnet{depth}_{kind}.pth')
     if model.decode_head.type == 'EncHead':
         assert model.decode_head.use_se_loss
         assert model.decode_head.loss_se_decode.use_sigmoid
 
-    net = build(cfg, 'meta')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        net = build(cfg, 'meta')
+    assert not deprecated_pretrained(caught)
     assert any(isinstance(m, nn.SyncBatchNorm) for m in net.modules())
     assert len(net.backbone.layer3) == {50: 6, 101: 23}[depth]
     last = [(b.conv2.stride[0], b.conv2.dilation[0])
@@ -239,6 +257,53 @@ def test_torchvision_config_dilates_as_torchvision():
     assert model.decode_head.convs[0].conv.weight.shape == (512, 2048, 3, 3)
     assert model.auxiliary_head.convs[0].conv.weight.shape == (256, 1024, 3,
                                                                3)
+
+
+@pytest.mark.parametrize('config, neck, head_channels', [
+    ('fastfcn/fastfcn_r101-d32_jpu_fcn_4xb4-20k_voc12aug-512x512.py',
+     dict(in_channels=(64, 128, 256), mid_channels=8), 32),  # fused: 4 x 8
+    ('fcn_torchvision/fcn_r101b-d8_4xb4-20k_voc12aug-512x512.py', None, 256),
+])
+def test_backbone_init_cfg_loads_what_model_pretrained_loaded(
+        config, neck, head_channels, tmp_path):
+    cfg = load(CONFIG_DIR / config)
+    # 1/8 width: c2, c3, c4 have 64, 128, 256 channels.
+    cfg.model.backbone.update(stem_channels=8, base_channels=8)
+    if neck:
+        cfg.model.neck.update(neck)
+    cfg.model.decode_head.in_channels = head_channels
+    cfg.model.auxiliary_head = None
+    init_cfg = cfg.model.backbone.pop('init_cfg')
+    # An ImageNet-style backbone checkpoint: unprefixed keys, random values.
+    torch.manual_seed(1)
+    weights = {k: torch.randn_like(v) if v.is_floating_point() else v + 7
+               for k, v in MODELS.build(cfg.model.backbone).state_dict()
+               .items()}
+    path = str(tmp_path / 'backbone.pth')
+    torch.save(dict(state_dict=weights), path)
+    old = copy.deepcopy(cfg.model)  # mmseg 0.x's spelling, as the configs had
+    old.pretrained = path
+    new = copy.deepcopy(cfg.model)
+    new.backbone.init_cfg = dict(init_cfg, checkpoint=path)
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match='pretrained is a deprecated'):
+        before = MODELS.build(old)
+    torch.manual_seed(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        after = MODELS.build(new)
+    assert not deprecated_pretrained(caught)
+    states = []
+    for model in (before, after):
+        torch.manual_seed(2)
+        model.init_weights()
+        states.append(model.state_dict())
+        loaded = model.backbone.state_dict()
+        assert loaded.keys() == weights.keys()
+        assert all(torch.equal(loaded[k], weights[k]) for k in weights)
+    # The rest (neck, heads) is initialised the same way too.
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
 def two_iterations(cfg: Config, data_root: str, work_dir: Path) -> Config:
@@ -297,7 +362,7 @@ def test_resnet_configs_train_two_iterations(config, moved, demo_voc_root,
                                              tmp_path):
     cfg = two_iterations(load(CONFIG_DIR / config), demo_voc_root, tmp_path)
     # 64x64 crops, no ImageNet weights, no checkpoint (55M parameters).
-    cfg.model.pretrained = None
+    cfg.model.backbone.init_cfg = None
     cfg.model.data_preprocessor.size = (64, 64)
     for dataset in cfg.train_dataloader.dataset.datasets:
         dataset.pipeline = [

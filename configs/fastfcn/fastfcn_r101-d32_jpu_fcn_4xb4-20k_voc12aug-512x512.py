@@ -1,5 +1,7 @@
 # FastFCN: R-101 + JPU + reduced FCN head; VOC + aug, 512x512, 20k iters.
 _base_ = './fastfcn_r50-d32_jpu_fcn_4xb4-20k_voc12aug-512x512.py'
+# init_cfg merges into the base's Pretrained dict: only the file changes.
 model = dict(
-    pretrained='checkpoints/resnet101_v1c.pth',
-    backbone=dict(depth=101))
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(checkpoint='checkpoints/resnet101_v1c.pth')))

@@ -118,7 +118,9 @@ def _data_problems(loader: Optional[dict], role: str) -> Iterator[str]:
 
 
 def _init_checkpoints(model: dict) -> Iterator[Tuple[str, str]]:
-    """(config key that names it, path) of every Pretrained init."""
+    """(config key that names it, path) of every Pretrained init: the
+    ``init_cfg`` of the backbone (as fcn_mm's configs) or of any other part,
+    and mmseg 0.x's ``model.pretrained``, which users' own configs may keep."""
     if isinstance(model.get('pretrained'), str):
         yield 'model.pretrained', model.pretrained
     for key, part in model.items():

@@ -65,8 +65,9 @@ def convert_torchvision_fcn(
     if 'conv1.weight' in state_dict and 'fc.weight' in state_dict:
         raise ConversionError(
             'conv1.weight and fc.weight found: this is an ImageNet ResNet, '
-            'not an FCN; it needs no conversion: set it as model.pretrained '
-            '(see configs/_base_/models/fcn_r50b-d8_torchvision.py)')
+            'not an FCN; it needs no conversion: set it as the backbone\'s '
+            'init weights, model.backbone.init_cfg.checkpoint (see '
+            'configs/_base_/models/fcn_r50b-d8_torchvision.py)')
     read_shape(state_dict, RULES, 'backbone.conv1.weight', SOURCE)
     depth = resnet_depth(state_dict, 'backbone.', SOURCE)
     num_classes = int(read_shape(state_dict, RULES,

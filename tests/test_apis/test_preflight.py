@@ -86,3 +86,27 @@ def test_fastfcn_and_unknown_weights(tmp_path, monkeypatch):
     Path('checkpoints').mkdir()
     Path('checkpoints/resnet50_v1c.pth').write_bytes(b'')
     assert len(missing_inputs(cfg, training=True)) == 1
+
+
+@pytest.mark.parametrize('config, weights', [
+    ('fastfcn/fastfcn_r101-d32_jpu_psp_4xb4-80k_ade20k-512x512.py',
+     'resnet101_v1c'),
+    ('fcn_torchvision/fcn_r50b-d8_4xb4-20k_voc12aug-512x512.py',
+     'resnet50_torchvision'),
+    # The authors' layouts: the converted checkpoint holds every weight.
+    ('fastfcn/fastfcn_r101-d32_jpu_enc_authors_ade20k-512x512.py', None),
+])
+def test_resnet_init_weights_are_found_in_the_backbone_init_cfg(
+        config, weights, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(REPO / 'configs' / config)
+    found = [p for p in missing_inputs(cfg, training=True)
+             if p.startswith('init weights')]
+    if weights is None:
+        assert found == []
+        return
+    [problem] = found
+    assert problem.startswith(
+        f'init weights: checkpoints/{weights}.pth (model.backbone.init_cfg) '
+        'is missing: ')
+    assert problem.endswith(f'fetch_pretrained.py {weights} --from FILE)')

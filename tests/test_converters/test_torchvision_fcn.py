@@ -136,7 +136,8 @@ def test_imagenet_resnets_and_other_depths_are_refused(meta_source):
                 if k.startswith('backbone.')}
     imagenet['fc.weight'] = torch.zeros(1000, 2048)
     with pytest.raises(ConversionError,
-                       match='ImageNet ResNet.*model.pretrained'):
+                       match='ImageNet ResNet.*init weights, '
+                       r'model\.backbone\.init_cfg\.checkpoint \(see'):
         convert_torchvision_fcn(imagenet)
     with pytest.raises(ConversionError,
                        match=r'missing key backbone.conv1.weight: this is not '

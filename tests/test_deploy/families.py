@@ -47,8 +47,7 @@ def family_config(name: str) -> Config:
     base, overrides = FAMILIES[name]
     cfg = Config.fromfile(MODELS_DIR / base)
     cfg.merge_from_dict(dict(model=copy.deepcopy(overrides)))
-    cfg.model.pretrained = None
-    cfg.model.backbone.pop('init_cfg', None)
+    cfg.model.backbone.pop('init_cfg', None)  # the class default: no file
     cfg.default_scope = 'mmseg'
     return cfg
 

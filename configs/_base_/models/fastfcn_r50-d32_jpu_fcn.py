@@ -13,10 +13,6 @@ data_preprocessor = dict(
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    # ImageNet ResNet-50 V1c, mmseg's open-mmlab://resnet50_v1c (download.
-    # openmmlab.com/pretrain/third_party/resnet50_v1c-2cccc1ad.pth) saved here
-    # once by hand: nothing downloads at run time.
-    pretrained='checkpoints/resnet50_v1c.pth',
     backbone=dict(
         type='ResNetV1c',
         depth=50,
@@ -26,7 +22,12 @@ model = dict(
         strides=(1, 2, 2, 2),
         norm_cfg=norm_cfg,
         norm_eval=False,
-        style='pytorch'),
+        style='pytorch',
+        # ImageNet ResNet-50 V1c, mmseg's open-mmlab://resnet50_v1c (download.
+        # openmmlab.com/pretrain/third_party/resnet50_v1c-2cccc1ad.pth) saved
+        # here once by hand: nothing downloads at run time.
+        init_cfg=dict(
+            type='Pretrained', checkpoint='checkpoints/resnet50_v1c.pth')),
     neck=dict(
         type='FastFCNJPU',
         in_channels=(512, 1024, 2048),

@@ -15,9 +15,6 @@ data_preprocessor = dict(
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    # torchvision's ImageNet resnet50-0676ba61.pth (its keys are mmseg
-    # ResNet's; fc is ignored), saved here once by hand.
-    pretrained='checkpoints/resnet50_torchvision.pth',
     backbone=dict(
         type='ResNet',
         depth=50,
@@ -28,7 +25,12 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        contract_dilation=True),
+        contract_dilation=True,
+        # torchvision's ImageNet resnet50-0676ba61.pth (its keys are mmseg
+        # ResNet's; fc is ignored), saved here once by hand.
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/resnet50_torchvision.pth')),
     decode_head=dict(
         type='ReducedFCNHead',
         in_channels=2048,
