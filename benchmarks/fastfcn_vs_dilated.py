@@ -103,7 +103,7 @@ def measure(config: str, depth: int, args: argparse.Namespace) -> Dict:
     init_default_scope('mmseg')
     device = torch.device(args.device)
     cfg = Config.fromfile(REPO / config)
-    cfg.model.pretrained = None  # random weights time the same
+    cfg.model.backbone.init_cfg = None  # random weights time the same
     cfg.model.backbone.depth = depth
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)

@@ -64,7 +64,6 @@ def build(base: str, classes: int) -> nn.Module:
     from mmengine.model import revert_sync_batchnorm
     from mmseg.registry import MODELS
     cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models', base))
-    cfg.model.pretrained = None
     cfg.model.backbone.pop('init_cfg', None)
     cfg.model.decode_head.num_classes = classes
     cfg.model.auxiliary_head = None

@@ -16,7 +16,7 @@ from .pretrained import pretrained_for_path
 
 __all__ = [
     'check_test_inputs', 'check_training_inputs', 'follow_max_iters',
-    'missing_inputs'
+    'missing_inputs', 'pretrained_into_init_cfg'
 ]
 
 VOC_URL = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
@@ -70,6 +70,33 @@ def follow_max_iters(cfg: Config) -> List[str]:
     for line in moved:
         print_log(line, logger='current', level=logging.INFO)
     return moved
+
+
+def pretrained_into_init_cfg(cfg: Config) -> Optional[str]:
+    """Move mmseg 0.x's ``model.pretrained`` to ``model.backbone.init_cfg``.
+
+    mmseg 1.x hands ``model.pretrained`` to the backbone, which (ResNet)
+    warns that it is deprecated or (with an ``init_cfg`` already set, as in
+    fcn_mm's configs) fails with a bare assertion. The backbone's
+    ``init_cfg`` is what ResNet would make of it.
+
+    Args:
+        cfg (Config): The run's config, changed in place.
+
+    Returns:
+        str, optional: The line logged when something moved.
+    """
+    path = cfg.model.get('pretrained')
+    if not isinstance(path, str):
+        return None
+    replaced = cfg.model.backbone.get('init_cfg')
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path)
+    cfg.model.pretrained = None
+    line = (f'model.pretrained={path} is now model.backbone.init_cfg='
+            f"dict(type='Pretrained', checkpoint='{path}'), mmseg 1.x's place "
+            f'for it' + (f' (it replaces {replaced})' if replaced else ''))
+    print_log(line, logger='current', level=logging.INFO)
+    return line
 
 
 def _datasets(dataset: ConfigDict) -> Iterator[ConfigDict]:

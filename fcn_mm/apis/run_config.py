@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..engine.console import filter_upstream_warnings
-from .preflight import follow_max_iters
+from .preflight import follow_max_iters, pretrained_into_init_cfg
 
 __all__ = [
     'load_run_config', 'enable_amp', 'drop_training', 'enable_test_outputs',
@@ -65,7 +65,9 @@ def load_run_config(config: str,
     ``work_dir``, ``./work_dirs/<config file stem>``. ``LOCAL_RANK`` is set in
     the environment unless a launcher already set it. Iteration-based
     learning-rate schedules are made to end at ``train_cfg.max_iters``
-    (:func:`fcn_mm.apis.preflight.follow_max_iters`); known upstream
+    (:func:`fcn_mm.apis.preflight.follow_max_iters`), mmseg 0.x's
+    ``model.pretrained`` becomes the backbone's ``init_cfg``
+    (:func:`~fcn_mm.apis.preflight.pretrained_into_init_cfg`); known upstream
     warnings are filtered (:mod:`fcn_mm.engine.console`).
 
     Args:
@@ -97,6 +99,7 @@ def load_run_config(config: str,
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     follow_max_iters(cfg)
+    pretrained_into_init_cfg(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

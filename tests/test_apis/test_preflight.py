@@ -110,3 +110,24 @@ def test_resnet_init_weights_are_found_in_the_backbone_init_cfg(
         f'init weights: checkpoints/{weights}.pth (model.backbone.init_cfg) '
         'is missing: ')
     assert problem.endswith(f'fetch_pretrained.py {weights} --from FILE)')
+
+
+@pytest.mark.usefixtures('mmseg_scope')
+def test_mmseg_0x_model_pretrained_becomes_the_backbone_init_cfg(recwarn):
+    """The 0.x habit ``--cfg-options model.pretrained=X`` on a config whose
+    backbone has an init_cfg: without the move, mmseg's ResNet stops with
+    a bare "init_cfg and pretrained cannot be setting at the same time"."""
+    from mmseg.registry import MODELS
+    config = str(REPO / 'configs/fastfcn/'
+                 'fastfcn_r50-d32_jpu_fcn_4xb4-80k_ade20k-512x512.py')
+    cfg = load_run_config(config, cfg_options={
+        'model.pretrained': 'my/resnet50.pth',
+        'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8})
+    assert cfg.model.pretrained is None
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained',
+                                               checkpoint='my/resnet50.pth')
+    model = MODELS.build(cfg.model.backbone)  # the part that asserted
+    assert model.init_cfg['checkpoint'] == 'my/resnet50.pth'
+    assert not [w for w in recwarn if 'pretrained' in str(w.message)]
+    unchanged = load_run_config(PRODUCT)
+    assert 'pretrained' not in unchanged.model
