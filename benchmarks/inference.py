@@ -1,4 +1,4 @@
-"""Inference speed of every model family: fp32 eager, the fast path, onnxruntime.
+"""Inference speed of every model family: fp32 eager, fast path, onnxruntime.
 
 For each family (the ``configs/_base_/models`` files, ``--classes`` classes,
 seeded random weights) at batch 1 and ``--size`` x ``--size``:

@@ -10,13 +10,12 @@ channels_last, keeps bf16 only if its argmax agrees with float32 on at least
 ``min_agreement`` of the pixels, and uses the fastest candidate from then on.
 It logs what it measured and chose.
 
-The wrapper owns the model it wraps: on the first batch it folds each
-BatchNorm into the conv before it, swaps in the layers of :mod:`.fast_layers`
-(float32 classifiers, EncNet's Encoding as matrix products, wide convolutions
-in channel chunks), converts to channels_last and, once bf16 is chosen,
-stores the other convolution weights in bfloat16. It is registered as an
-mmengine model wrapper, so a runner loads checkpoints into the wrapped model
-as it does for DDP.
+The wrapper owns the model: on the first batch it folds each BatchNorm into
+the conv before it, swaps in the layers of :mod:`.fast_layers` (float32
+classifiers, matrix-product Encoding, chunked or prepacked convolutions),
+converts to channels_last and, once bf16 is chosen, stores the other
+convolution weights in bfloat16. As an mmengine model wrapper, a runner
+loads checkpoints into the wrapped model as it does for DDP.
 """
 import argparse
 import logging
@@ -34,12 +33,11 @@ from mmengine.runner import Runner
 from torch import Tensor
 
 from fcn_mm.engine.optim_wrapper import cpu_has_fast_bf16
-from .fast_layers import cast_weights_to_bf16, speed_up_layers
+from .fast_layers import (cast_weights_to_bf16, drop_packed_weights,
+                          speed_up_layers)
 
-__all__ = [
-    'PRECISIONS', 'FastPath', 'FastInferenceSegmentor', 'pick_fastest',
-    'add_fast_path_argument', 'enable_fast_inference'
-]
+__all__ = ['PRECISIONS', 'FastPath', 'FastInferenceSegmentor', 'pick_fastest',
+           'add_fast_path_argument', 'enable_fast_inference']
 
 PRECISIONS = ('auto', 'bf16', 'fp32')
 # name: (channels_last, bf16)
@@ -158,6 +156,7 @@ class FastInferenceSegmentor(nn.Module):
         memory_format = (torch.channels_last
                          if choice.channels_last else torch.contiguous_format)
         self.module.to(memory_format=memory_format)
+        drop_packed_weights(self.module)  # the other candidates' copies
         if choice.bf16:
             cast_weights_to_bf16(self.module)
         self.choice = choice
@@ -178,11 +177,10 @@ class FastInferenceSegmentor(nn.Module):
         if not cpu_has_fast_bf16():
             names.remove('bf16+channels_last')
         outputs, seconds = {}, {}
-        for round_ in range(1 + self.repeats):
-            for name in names:  # interleaved, so that load hits all alike
-                self.module.to(memory_format=torch.channels_last
-                               if CANDIDATES[name][0] else
-                               torch.contiguous_format)
+        for name in names:  # each layout once: a new layout repacks weights
+            self.module.to(memory_format=torch.channels_last
+                           if CANDIDATES[name][0] else torch.contiguous_format)
+            for round_ in range(1 + self.repeats):
                 start = time.perf_counter()
                 outputs[name] = self._logits(inputs, metas, name)
                 took = time.perf_counter() - start

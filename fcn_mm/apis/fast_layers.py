@@ -20,12 +20,21 @@
   a sum of convolutions over 512-channel slices, each of whose weights fit
   the caches (1.2-1.6x in bf16 on a 2-core AVX512-BF16 CPU). That depends on
   the CPU, so :class:`ChunkedConv2d` times both forms on its first input of
-  each shape and keeps the faster, as cuDNN's benchmark mode does.
+  each dtype and layout and keeps the faster, as cuDNN's benchmark mode does.
+* **Other convolutions with prepacked weights.** torch's CPU convolution
+  reorders its weight into oneDNN's blocked layout on every call, which is
+  most of the time of a big-weight conv on a small map (FCN's fc6, 4096 x
+  512 x 7 x 7 on 16x16: 0.42-0.62 s in float32, 0.24 s prepacked). Packed
+  3x3 convolutions ran as fast as unpacked ones; packed 1x1 ones that widen
+  (ResNet's 512 -> 2048) up to 20x slower, so only k x k ones (k > 1) pack.
+  :class:`PackedConv2d` reorders it once per dtype, as torch.compile's CPU
+  weight freezing does, with the same oneDNN ops (``mkldnn::
+  _reorder_convolution_weight`` and ``_convolution_pointwise``).
 """
 import contextlib
 import functools
 import time
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -36,7 +45,8 @@ from torch import Tensor
 __all__ = [
     'Float32Layer', 'classifier_layers', 'keep_float32',
     'cast_weights_to_bf16', 'MatmulEncoding', 'ChunkedConv2d',
-    'matmul_encoding', 'speed_up_layers'
+    'PackedConv2d', 'drop_packed_weights', 'matmul_encoding',
+    'speed_up_layers'
 ]
 
 CONVS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -106,8 +116,9 @@ class ChunkedConv2d(nn.Conv2d):
 
     Attributes:
         chunk (int): Input channels a chunk. Defaults to 512.
-        chunked (dict): Per (shape, dtype, channels_last) of the input,
-            whether the chunked form runs; measured on the first such input
+        chunked (dict): Per (dtype, channels_last) of the input, whether
+            the chunked form runs; measured on the first such input (of any
+            size, so that images of many sizes do not measure again each)
             unless set beforehand.
     """
     chunk = 512
@@ -124,9 +135,7 @@ class ChunkedConv2d(nn.Conv2d):
         return total.to(out.dtype)
 
     def _key(self, x: Tensor) -> Tuple:
-        dtype = (torch.get_autocast_dtype(x.device.type)
-                 if torch.is_autocast_enabled(x.device.type) else x.dtype)
-        return (tuple(x.shape), dtype,
+        return (_compute_dtype(x),
                 x.is_contiguous(memory_format=torch.channels_last))
 
     def _measure(self, x: Tensor) -> Tuple[bool, Tensor]:
@@ -148,6 +157,53 @@ class ChunkedConv2d(nn.Conv2d):
         return self._chunked(x) if chunked[key] else super().forward(x)
 
 
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype a convolution of ``x`` runs in, autocast included."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
+class PackedConv2d(nn.Conv2d):
+    """A ``Conv2d`` whose weight oneDNN lays out once per dtype, for
+    inference on the CPU (see the module docstring); anything else (grad
+    enabled, another device or dtype) runs as ``Conv2d``. The packed copy is
+    remade when the weight changes (loaded or cast) and is never saved."""
+
+    def _pack(self, dtype: torch.dtype) -> Tuple[Tensor, Optional[Tensor]]:
+        packs = self.__dict__.setdefault('packs', {})
+        source = (self.weight.data_ptr(), self.weight._version)
+        if dtype not in packs or packs[dtype][0] != source:
+            weight = torch.ops.mkldnn._reorder_convolution_weight(
+                self.weight.detach().to(dtype), self.padding, self.stride,
+                self.dilation, self.groups)
+            bias = None if self.bias is None else self.bias.detach().to(dtype)
+            packs[dtype] = (source, weight, bias)
+        return packs[dtype][1:]
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = _compute_dtype(x)
+        if (torch.is_grad_enabled() or x.device.type != 'cpu'
+                or dtype not in (torch.float32, torch.bfloat16)):
+            return super().forward(x)
+        weight, bias = self._pack(dtype)
+        return torch.ops.mkldnn._convolution_pointwise(
+            x.to(dtype), weight, bias, self.padding, self.stride,
+            self.dilation, self.groups, 'none', [], '')
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop('packs', None)  # oneDNN tensors neither copy nor pickle
+        return state
+
+
+def drop_packed_weights(model: nn.Module) -> None:
+    """Free the packed copies of :class:`PackedConv2d` weights (they are made
+    again on the next call)."""
+    for layer in model.modules():
+        layer.__dict__.pop('packs', None)
+
+
 @contextlib.contextmanager
 def matmul_encoding(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, ``model``'s ``Encoding`` layers are
@@ -163,16 +219,23 @@ def matmul_encoding(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def speed_up_layers(segmentor: nn.Module) -> None:
-    """Keep the classifiers float32 and swap in :class:`MatmulEncoding` and
-    :class:`ChunkedConv2d` where they apply (plain ``Encoding``; plain
-    ``Conv2d`` without groups over at least ``ChunkedConv2d.min_channels``
-    inputs). Parameters and state-dict keys stay as they are."""
+    """Keep the classifiers float32 and swap in :class:`MatmulEncoding` for
+    plain ``Encoding`` and, of plain zero-padded ``Conv2d``,
+    :class:`ChunkedConv2d` for those without groups over at least
+    ``ChunkedConv2d.min_channels`` inputs and :class:`PackedConv2d` for the
+    other non-1x1 ones (packed 1x1 convolutions that widen, as ResNet's, ran
+    up to 20x slower). Parameters and state-dict keys stay as they are."""
     for layer in classifier_layers(segmentor):
         keep_float32(layer)
     for layer in segmentor.modules():
         if type(layer) is Encoding:
             layer.__class__ = MatmulEncoding
-        elif (type(layer) is nn.Conv2d and layer.groups == 1
-              and layer.in_channels >= ChunkedConv2d.min_channels
-              and layer.padding_mode == 'zeros'):
+        elif (type(layer) is not nn.Conv2d or layer.padding_mode != 'zeros'
+              or isinstance(layer.padding, str)):
+            continue
+        elif (layer.groups == 1
+              and layer.in_channels >= ChunkedConv2d.min_channels):
             layer.__class__ = ChunkedConv2d
+        elif (layer.kernel_size != (1, 1)
+              and torch.backends.mkldnn.is_available()):
+            layer.__class__ = PackedConv2d

@@ -14,7 +14,8 @@ def test_inference_benchmark_prints_every_column(load_tool, capsys):
     bench.main(['--size', '64', '--iters', '1', '--threads', '1',
                 '--families', 'torchvision FCN R-50', '--no-onnx'])
     out = capsys.readouterr().out
-    [row] = [line for line in out.splitlines() if 'torchvision FCN R-50 |' in line]
+    [row] = [line for line in out.splitlines()
+             if 'torchvision FCN R-50 |' in line]
     cells = [c.strip() for c in row.strip('|').split('|')]
     assert len(cells) == 7
     assert all(re.fullmatch(r'[\d.]+ s \([\d.]+x\)', c) for c in cells[1:4])

@@ -9,7 +9,8 @@ from families import build_family
 from mmseg.models.utils import Encoding
 
 from fcn_mm.apis.fast_layers import (ChunkedConv2d, Float32Layer,
-                                     MatmulEncoding, matmul_encoding,
+                                     MatmulEncoding, PackedConv2d,
+                                     drop_packed_weights, matmul_encoding,
                                      speed_up_layers)
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope', 'one_thread')
@@ -83,35 +84,38 @@ def test_chunked_conv_in_bf16_rounds_once():
     assert (chunked.float() - truth).abs().max() <= 1.5 * one_error
 
 
-def test_chunked_conv_measures_each_input_kind_once():
+def test_chunked_conv_measures_each_dtype_and_layout_once():
     conv = _wide_conv()
     x = torch.randn(1, 1100, 6, 6)
     with torch.no_grad():
         expected = F.conv2d(x, conv.weight, conv.bias)
         first = conv(x)
-        assert list(conv.chunked) == [((1, 1100, 6, 6), torch.float32,
-                                       False)]
+        assert list(conv.chunked) == [(torch.float32, False)]
         conv.chunked[next(iter(conv.chunked))] = True
         chunked = conv(x)
         with torch.autocast('cpu', dtype=torch.bfloat16):
             conv(x)
+        conv(torch.randn(1, 1100, 7, 5))  # another size: measured already
     torch.testing.assert_close(first, expected, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(chunked, expected, rtol=1e-4, atol=1e-4)
-    assert ((1, 1100, 6, 6), torch.bfloat16, False) in conv.chunked
-    assert len(conv.chunked) == 2
+    assert set(conv.chunked) == {(torch.float32, False),
+                                 (torch.bfloat16, False)}
 
 
 def test_speed_up_layers_swaps_only_what_applies():
     model = build_family('fastfcn_enc')
     model.decode_head.wide = nn.Conv2d(2048, 8, 3)
     model.decode_head.grouped = nn.Conv2d(2048, 2048, 3, groups=2048)
+    model.decode_head.reflect = nn.Conv2d(8, 8, 3, padding_mode='reflect')
     keys = model.state_dict().keys()
     speed_up_layers(model)
     assert type(model.decode_head.enc_module.encoding[0]) is MatmulEncoding
     assert type(model.decode_head.wide) is ChunkedConv2d
-    assert type(model.decode_head.grouped) is nn.Conv2d
+    assert type(model.decode_head.grouped) is PackedConv2d
+    assert type(model.backbone.stem[0]) is PackedConv2d  # 3x3
+    assert type(model.backbone.layer1[0].conv1) is nn.Conv2d  # 1x1
+    assert type(model.decode_head.reflect) is nn.Conv2d
     assert isinstance(model.decode_head.conv_seg, Float32Layer)
-    assert type(model.backbone.stem[0]) is nn.Conv2d  # 3 inputs
     assert model.state_dict().keys() == keys
 
 
@@ -123,3 +127,49 @@ def test_matmul_encoding_for_export_is_undone_after_the_block():
             assert type(layer) is MatmulEncoding
             raise RuntimeError('inside')
     assert type(layer) is Encoding
+
+
+def _packed_conv(**kwargs) -> PackedConv2d:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 24, 3, **kwargs)
+    conv.__class__ = PackedConv2d
+    return conv
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(padding=1), dict(padding=2, dilation=2, bias=False),
+    dict(stride=2, groups=4)])
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_packed_conv_matches_conv2d(kwargs, channels_last):
+    conv = _packed_conv(**kwargs)
+    x = torch.randn(2, 16, 11, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected = nn.Conv2d.forward(conv, x)
+        got = conv(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            got_bf16 = conv(x)
+            expected_bf16 = nn.Conv2d.forward(conv, x)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert set(conv.packs) == {torch.float32, torch.bfloat16}
+    assert got_bf16.dtype == torch.bfloat16
+    torch.testing.assert_close(got_bf16.float(), expected_bf16.float(),
+                               rtol=0.02, atol=0.02)
+
+
+def test_packed_conv_follows_new_weights_and_copies_without_its_pack():
+    conv = _packed_conv(padding=1)
+    x = torch.randn(1, 16, 6, 6)
+    with torch.no_grad():
+        conv(x)
+        other = nn.Conv2d(16, 24, 3, padding=1)
+        conv.load_state_dict(other.state_dict())
+        torch.testing.assert_close(conv(x), other(x), rtol=1e-5, atol=1e-5)
+        copied = copy.deepcopy(conv)
+        assert 'packs' not in copied.__dict__
+        torch.testing.assert_close(copied(x), other(x), rtol=1e-5, atol=1e-5)
+        drop_packed_weights(conv)
+        assert 'packs' not in conv.__dict__
+    conv(x).sum().backward()  # grad enabled: a plain Conv2d
+    assert conv.weight.grad is not None
