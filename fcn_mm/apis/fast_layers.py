@@ -227,6 +227,10 @@ def speed_up_layers(segmentor: nn.Module) -> None:
     up to 20x slower). Parameters and state-dict keys stay as they are."""
     for layer in classifier_layers(segmentor):
         keep_float32(layer)
+    # Private oneDNN ops (torch.compile's): pack only where this torch has.
+    can_pack = (torch.backends.mkldnn.is_available()
+                and hasattr(torch.ops.mkldnn, '_reorder_convolution_weight')
+                and hasattr(torch.ops.mkldnn, '_convolution_pointwise'))
     for layer in segmentor.modules():
         if type(layer) is Encoding:
             layer.__class__ = MatmulEncoding
@@ -236,6 +240,5 @@ def speed_up_layers(segmentor: nn.Module) -> None:
         elif (layer.groups == 1
               and layer.in_channels >= ChunkedConv2d.min_channels):
             layer.__class__ = ChunkedConv2d
-        elif (layer.kernel_size != (1, 1)
-              and torch.backends.mkldnn.is_available()):
+        elif layer.kernel_size != (1, 1) and can_pack:
             layer.__class__ = PackedConv2d

@@ -173,3 +173,11 @@ def test_packed_conv_follows_new_weights_and_copies_without_its_pack():
         assert 'packs' not in conv.__dict__
     conv(x).sum().backward()  # grad enabled: a plain Conv2d
     assert conv.weight.grad is not None
+
+
+def test_without_onednn_convolutions_are_not_packed(monkeypatch):
+    monkeypatch.setattr(torch.backends.mkldnn, 'is_available', lambda: False)
+    model = build_family('fcn8s_modern')
+    speed_up_layers(model)
+    assert not any(isinstance(m, PackedConv2d) for m in model.modules())
+    assert type(model.backbone.conv1_1.conv) is nn.Conv2d
