@@ -24,12 +24,12 @@
 * **Other convolutions with prepacked weights.** torch's CPU convolution
   reorders its weight into oneDNN's blocked layout on every call, which is
   most of the time of a big-weight conv on a small map (FCN's fc6, 4096 x
-  512 x 7 x 7 on 16x16: 0.42-0.62 s in float32, 0.24 s prepacked). Packed
-  3x3 convolutions ran as fast as unpacked ones; packed 1x1 ones that widen
-  (ResNet's 512 -> 2048) up to 20x slower, so only k x k ones (k > 1) pack.
+  512 x 7 x 7 on 16x16: 0.42-0.62 s in float32, 0.24 s prepacked).
   :class:`PackedConv2d` reorders it once per dtype, as torch.compile's CPU
   weight freezing does, with the same oneDNN ops (``mkldnn::
-  _reorder_convolution_weight`` and ``_convolution_pointwise``).
+  _reorder_convolution_weight`` and ``_convolution_pointwise``). Packed 3x3
+  convolutions ran as fast as unpacked ones, packed 1x1 ones that widen
+  (ResNet's 512 -> 2048) up to 20x slower: only k x k ones (k > 1) pack.
 """
 import contextlib
 import functools
@@ -111,6 +111,13 @@ class MatmulEncoding(Encoding):
                     weights.sum(1).unsqueeze(2) * codes)  # (B, K, C)
 
 
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype a convolution of ``x`` runs in, autocast included."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
 class ChunkedConv2d(nn.Conv2d):
     """A ``Conv2d`` that may run as a sum over input-channel chunks.
 
@@ -155,13 +162,6 @@ class ChunkedConv2d(nn.Conv2d):
             chunked[key], out = self._measure(x)
             return out
         return self._chunked(x) if chunked[key] else super().forward(x)
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    """The dtype a convolution of ``x`` runs in, autocast included."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return x.dtype
 
 
 class PackedConv2d(nn.Conv2d):
