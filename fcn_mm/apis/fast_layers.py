@@ -156,6 +156,8 @@ class ChunkedConv2d(nn.Conv2d):
         return seconds[True] < seconds[False], out
 
     def forward(self, x: Tensor) -> Tensor:
+        if torch.compiler.is_compiling():  # export sees a Conv2d
+            return super().forward(x)
         chunked = self.__dict__.setdefault('chunked', {})
         key = self._key(x)
         if key not in chunked:
@@ -167,7 +169,7 @@ class ChunkedConv2d(nn.Conv2d):
 class PackedConv2d(nn.Conv2d):
     """A ``Conv2d`` whose weight oneDNN lays out once per dtype, for
     inference on the CPU (see the module docstring); anything else (grad
-    enabled, another device or dtype) runs as ``Conv2d``. The packed copy is
+    enabled, another device or dtype, export) runs as ``Conv2d``. The packed copy is
     remade when the weight changes (loaded or cast) and is never saved."""
 
     def _pack(self, dtype: torch.dtype) -> Tuple[Tensor, Optional[Tensor]]:
@@ -184,7 +186,8 @@ class PackedConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         dtype = _compute_dtype(x)
         if (torch.is_grad_enabled() or x.device.type != 'cpu'
-                or dtype not in (torch.float32, torch.bfloat16)):
+                or dtype not in (torch.float32, torch.bfloat16)
+                or torch.compiler.is_compiling()):  # export sees a Conv2d
             return super().forward(x)
         weight, bias = self._pack(dtype)
         return torch.ops.mkldnn._convolution_pointwise(

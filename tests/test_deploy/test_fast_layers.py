@@ -181,3 +181,18 @@ def test_without_onednn_convolutions_are_not_packed(monkeypatch):
     speed_up_layers(model)
     assert not any(isinstance(m, PackedConv2d) for m in model.modules())
     assert type(model.backbone.conv1_1.conv) is nn.Conv2d
+
+
+def test_a_fast_path_model_still_exports_to_onnx(tmp_path):
+    """The fast path owns its model, but one exported after it (a Python
+    user's order of calls) exports its plain convolutions, not oneDNN's."""
+    pytest.importorskip('onnxruntime')
+    from fcn_mm.apis.export import check_onnx, export_onnx
+    from fcn_mm.apis.fast_inference import FastInferenceSegmentor
+    model = build_family('fcn8s_modern')
+    fast = FastInferenceSegmentor(model, precision='fp32')
+    fast.predict(torch.rand(1, 3, 32, 32))
+    assert any(isinstance(m, PackedConv2d) for m in model.modules())
+    onnx = export_onnx(model, sample_size=(32, 32))
+    [result] = check_onnx(onnx, model, [(40, 24)])
+    assert result['max_abs_diff'] <= 1e-4 * max(1, result['max_abs_logit'])
