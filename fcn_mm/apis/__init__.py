@@ -1,6 +1,6 @@
 """What tools and Python users call: the command line and the run config,
-inference and overlays, test reports, init weights, analysis, ONNX export and
-the CPU fast path (one module each).
+inference and overlays, dataset browsing, test reports, init weights, analysis,
+ONNX export and the CPU fast path (one module each).
 
 Not imported by ``import fcn_mm``; import it where it is used.
 """

@@ -15,8 +15,8 @@ from mmengine.logging import print_log
 from .pretrained import pretrained_for_path
 
 __all__ = [
-    'check_test_inputs', 'check_training_inputs', 'follow_max_iters',
-    'missing_inputs', 'pretrained_into_init_cfg'
+    'check_data', 'check_test_inputs', 'check_training_inputs',
+    'follow_max_iters', 'missing_inputs', 'pretrained_into_init_cfg'
 ]
 
 VOC_URL = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
@@ -201,6 +201,12 @@ def check_training_inputs(cfg: Config) -> None:
 def check_test_inputs(cfg: Config) -> None:
     """Raise FileNotFoundError listing every missing test-data file."""
     _raise(missing_inputs(cfg, training=False))
+
+
+def check_data(cfg: Config, split: str) -> None:
+    """Raise FileNotFoundError listing the missing files of one split's
+    data (``train``, ``val`` or ``test``)."""
+    _raise(list(_data_problems(cfg.get(f'{split}_dataloader'), split)))
 
 
 def _raise(problems: List[str]) -> None:

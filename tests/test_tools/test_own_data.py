@@ -1,6 +1,7 @@
 """Own data end to end, as README's "Train on your own data" does it: real
 VOC photos remapped to 4 classes in the example config's layout, trained with
-configs/custom/ (shrunk to a few CPU iterations), tested and predicted."""
+configs/custom/ (shrunk to a few CPU iterations) after a look at its
+crops, tested and predicted."""
 import json
 from pathlib import Path
 
@@ -71,6 +72,13 @@ def test_own_dataset_trains_tests_and_predicts(tmp_path, run_tool):
     labelled = make_own_dataset(tmp_path / 'data' / 'my_dataset')
     config = tmp_path / 'tiny_custom.py'
     config.write_text(TINY.format(example=EXAMPLE))
+
+    # Look at what training sees: the crops with the 4 classes drawn on.
+    output = run_tool('analysis_tools/browse_dataset', config, '--limit', '3',
+                      cwd=tmp_path).stdout
+    assert '3 samples -> work_dirs/browse/tiny_custom/train' in output
+    assert len(list(
+        (tmp_path / 'work_dirs/browse/tiny_custom/train').glob('*.png'))) == 3
 
     # max_iters from the command line: the poly LR must end there too.
     run_tool('train', config, '--work-dir', 'work', '--cfg-options',
