@@ -13,7 +13,6 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from PIL import Image
 
 from fcn_mm.fileio import atomic_write
 from .inference import draw_overlay
@@ -23,15 +22,6 @@ __all__ = ['SPLITS', 'browse_dataset']
 
 SPLITS = ('train', 'val', 'test')
 IGNORE = 255
-
-
-def _legend(classes, palette):
-    """Names and colours for every index up to 255, 255 being 'ignored'."""
-    names = list(classes) + [str(i) for i in range(len(classes), IGNORE)]
-    colours = np.zeros((IGNORE + 1, 3), np.uint8)
-    colours[:len(palette)] = np.asarray(palette, np.uint8)[:IGNORE]
-    colours[IGNORE] = 255  # a white swatch: left as the photo
-    return names + ['ignored'], colours
 
 
 def browse_dataset(cfg: Config, *, split: str = 'train', out_dir: str,
@@ -62,8 +52,6 @@ def browse_dataset(cfg: Config, *, split: str = 'train', out_dir: str,
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     from mmseg.registry import DATASETS
     dataset = DATASETS.build(cfg.get(f'{split}_dataloader').dataset)
-    names, colours = _legend(dataset.metainfo['classes'],
-                             dataset.metainfo['palette'])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     count = len(dataset) if limit is None else min(limit, len(dataset))
@@ -73,13 +61,9 @@ def browse_dataset(cfg: Config, *, split: str = 'train', out_dir: str,
         image = item['inputs'].numpy().transpose(1, 2, 0)[..., ::-1]
         label = sample.gt_sem_seg.data[0].numpy().astype(np.int64)
         overlay = draw_overlay(np.ascontiguousarray(image), label,
-                               classes=names, palette=colours,
-                               opacity=opacity)
-        ignored = label == IGNORE
-        if ignored.any():  # the photo itself where nothing is learnt
-            pixels = np.array(overlay)
-            pixels[:label.shape[0], :label.shape[1]][ignored] = image[ignored]
-            overlay = Image.fromarray(pixels)
+                               classes=dataset.metainfo['classes'],
+                               palette=dataset.metainfo['palette'],
+                               opacity=opacity, ignore_index=IGNORE)
         path = out / f'{index:05d}_{Path(sample.img_path).stem}.png'
         atomic_write(path, lambda f: overlay.save(f, format='PNG'))
         yield path, count

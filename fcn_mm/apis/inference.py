@@ -122,9 +122,17 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+def _label_name(index: int, classes: Sequence[str],
+                ignore_index: Optional[int]) -> str:
+    if index == ignore_index:
+        return 'ignored'
+    return classes[index] if index < len(classes) else str(index)
+
+
 def draw_overlay(image: np.ndarray, label: np.ndarray, *,
                  classes: Sequence[str], palette: Sequence,
-                 opacity: float = 0.5) -> Image.Image:
+                 opacity: float = 0.5,
+                 ignore_index: Optional[int] = None) -> Image.Image:
     """The prediction blended on the photo, with a legend on the right.
 
     Args:
@@ -133,6 +141,8 @@ def draw_overlay(image: np.ndarray, label: np.ndarray, *,
         classes (Sequence[str]): Class names by index.
         palette (Sequence): RGB colour by class index.
         opacity (float): Weight of the class colours, 0..1. Defaults to 0.5.
+        ignore_index (int, optional): A label (255 in ground truth) left as
+            the photo and listed as 'ignored'. Defaults to None.
 
     Returns:
         PIL.Image.Image: RGB, the photo's height (or the legend's if taller)
@@ -148,12 +158,16 @@ def draw_overlay(image: np.ndarray, label: np.ndarray, *,
     given = np.asarray(palette, np.uint8).reshape(-1, 3)[:256]
     colours[:len(given)] = given
     blended = (1 - opacity) * image + opacity * colours[label]
+    if ignore_index is not None:
+        ignored = label == ignore_index
+        blended[ignored] = image[ignored]
+        colours[ignore_index] = 255  # a white swatch: no colour
     photo = Image.fromarray(np.round(blended).astype(np.uint8))
     counts = np.bincount(label.ravel(), minlength=len(classes))
     present = [i for i in np.argsort(-counts, kind='stable') if counts[i]]
     font = _font(max(12, min(photo.size) // 30))
     line = font.getbbox('Ag')[3] + 6
-    names = [f'{classes[i] if i < len(classes) else i} '
+    names = [f'{_label_name(i, classes, ignore_index)} '
              f'{100 * counts[i] / label.size:.1f}%' for i in present]
     width = line + 12 + max(int(font.getlength(n)) for n in names) + 8
     canvas = Image.new('RGB', (photo.width + width,

@@ -22,6 +22,8 @@ __all__ = [
 VOC_URL = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
 SBD_URL = ('http://www.eecs.berkeley.edu/Research/Projects/CS/vision/'
            'grouping/semantic_contours/benchmark.tgz')
+# How the messages name each split's data.
+ROLES = dict(train='training', val='validation', test='test')
 ADE_URL = ('http://data.csail.mit.edu/places/ADEchallenge/'
            'ADEChallengeData2016.zip')
 
@@ -185,10 +187,11 @@ def missing_inputs(cfg: Config, *, training: bool) -> List[str]:
         list[str]: Messages naming each missing file and how to get it.
     """
     if not training:
-        return list(_data_problems(cfg.get('test_dataloader'), 'test'))
-    problems = list(_data_problems(cfg.get('train_dataloader'), 'training'))
+        return list(_data_problems(cfg.get('test_dataloader'), ROLES['test']))
+    problems = list(_data_problems(cfg.get('train_dataloader'),
+                                   ROLES['train']))
     if cfg.get('val_cfg'):
-        problems += _data_problems(cfg.get('val_dataloader'), 'validation')
+        problems += _data_problems(cfg.get('val_dataloader'), ROLES['val'])
     return problems + list(_pretrained_problems(cfg.model))
 
 
@@ -206,7 +209,7 @@ def check_test_inputs(cfg: Config) -> None:
 def check_data(cfg: Config, split: str) -> None:
     """Raise FileNotFoundError listing the missing files of one split's
     data (``train``, ``val`` or ``test``)."""
-    _raise(list(_data_problems(cfg.get(f'{split}_dataloader'), split)))
+    _raise(list(_data_problems(cfg.get(f'{split}_dataloader'), ROLES[split])))
 
 
 def _raise(problems: List[str]) -> None:
