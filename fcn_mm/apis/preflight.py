@@ -22,10 +22,10 @@ __all__ = [
 VOC_URL = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
 SBD_URL = ('http://www.eecs.berkeley.edu/Research/Projects/CS/vision/'
            'grouping/semantic_contours/benchmark.tgz')
-# How the messages name each split's data.
-ROLES = dict(train='training', val='validation', test='test')
 ADE_URL = ('http://data.csail.mit.edu/places/ADEchallenge/'
            'ADEChallengeData2016.zip')
+# How the messages name each split's data.
+ROLES = dict(train='training', val='validation', test='test')
 
 
 def follow_max_iters(cfg: Config) -> List[str]:
