@@ -77,7 +77,7 @@ def main(argv=None) -> int:
                 classes=meta['classes'], palette=meta['palette'],
                 opacity=args.opacity, save_index=args.save_index):
             bar.update()
-    except ValueError as error:
+    except (OSError, ValueError) as error:  # a full disk names the file
         sys.exit(f'\nerror: {error}')
     print(f'\n{len(images)} images -> {args.out_dir}')
     return 0

@@ -1,7 +1,9 @@
 """A diverging run, two runs in one work dir, bad data, a broken config and
-test outputs on a full disk, through the tools as a user runs them."""
+test outputs and overlays on a full disk, through the tools as a user runs
+them."""
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,4 +114,28 @@ def test_test_outputs_on_a_full_disk_fail_naming_the_file(
             f'{disk}/{written}') in result.stdout, result.stdout[-3000:]
     pngs = list(disk.rglob('*.png'))
     assert all(np.asarray(Image.open(p)).size for p in pngs)
+    assert not list(disk.rglob('.*fcn_mm_tmp'))
+
+
+# Room for the first overlay (34 KB) and not the second.
+@pytest.mark.parametrize('tool', ['predict', 'browse'])
+def test_overlays_on_a_full_disk_fail_naming_the_file(
+        tmp_path, small_disk, demo_config, demo_voc_root, three_checkpoints,
+        deterministic_config, run_tool, tool):
+    disk = small_disk(0.06)
+    if tool == 'predict':
+        images = sorted(Path(demo_voc_root, 'JPEGImages').glob('*.jpg'))[:6]
+        args = ('predict', deterministic_config,
+                three_checkpoints / 'iter_1.pth', *images, '--out-dir', disk)
+    else:
+        args = ('analysis_tools/browse_dataset', demo_config, '--split',
+                'val', '--out-dir', disk, '--cfg-options',
+                f'val_dataloader.dataset.data_root={demo_voc_root}')
+    result = run_tool(*args, cwd=tmp_path, expect_success=False)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert (f'error: [Errno 28] No space left on device: could not write '
+            f'{disk}/') in result.stdout, result.stdout[-3000:]
+    assert 'Traceback' not in result.stdout
+    pngs = list(disk.rglob('*.png'))
+    assert pngs and all(np.asarray(Image.open(p)).size for p in pngs)
     assert not list(disk.rglob('.*fcn_mm_tmp'))

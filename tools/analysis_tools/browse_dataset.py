@@ -47,7 +47,7 @@ def main(argv=None) -> int:
                                        opacity=args.opacity):
             bar = bar or ProgressBar(count)
             bar.update()
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # missing data, a full disk
         sys.exit(f'error: {error}')
     print(f'\n{count} samples -> {out_dir}')
     return 0
