@@ -14,7 +14,7 @@ import numpy as np
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from fcn_mm.fileio import atomic_write
+from fcn_mm.fileio import atomic_write, remove_stale_temporaries
 from .inference import draw_overlay
 from .preflight import check_data
 
@@ -22,6 +22,7 @@ __all__ = ['SPLITS', 'browse_dataset']
 
 SPLITS = ('train', 'val', 'test')
 IGNORE = 255
+TMP_TAG = 'browse'  # the temporaries of its writes
 
 
 def browse_dataset(cfg: Config, *, split: str = 'train', out_dir: str,
@@ -54,6 +55,7 @@ def browse_dataset(cfg: Config, *, split: str = 'train', out_dir: str,
     dataset = DATASETS.build(cfg.get(f'{split}_dataloader').dataset)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out, TMP_TAG)  # of a killed earlier run
     count = len(dataset) if limit is None else min(limit, len(dataset))
     for index in range(count):
         item = dataset[index]  # {'inputs': (3, H, W) BGR, 'data_samples'}
@@ -65,5 +67,5 @@ def browse_dataset(cfg: Config, *, split: str = 'train', out_dir: str,
                                palette=dataset.metainfo['palette'],
                                opacity=opacity, ignore_index=IGNORE)
         path = out / f'{index:05d}_{Path(sample.img_path).stem}.png'
-        atomic_write(path, lambda f: overlay.save(f, format='PNG'))
+        atomic_write(path, lambda f: overlay.save(f, format='PNG'), TMP_TAG)
         yield path, count

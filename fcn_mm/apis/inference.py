@@ -18,13 +18,14 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from torch import nn
 
-from ..fileio import atomic_write, save_palette_png
+from ..fileio import atomic_write, remove_stale_temporaries, save_palette_png
 
 __all__ = [
     'IMAGE_SUFFIXES', 'collect_images', 'draw_overlay', 'load_model',
     'mmseg_segmenter', 'predict_images'
 ]
 
+TMP_TAG = 'overlay'  # the temporaries of predict_images' writes
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # (H, W, 3) uint8 BGR image, as mmcv.imread gives it -> (H, W) class indices
 Segmenter = Callable[[np.ndarray], np.ndarray]
@@ -222,6 +223,7 @@ def predict_images(segment: Segmenter, images: Sequence[Path], *,
     out = Path(out_dir)
     stems = _outputs(list(images), out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out, TMP_TAG)  # of a killed earlier run
     for image, stem in stems.items():
         bgr = mmcv.imread(str(image))
         if bgr is None:
@@ -233,8 +235,9 @@ def predict_images(segment: Segmenter, images: Sequence[Path], *,
         overlay = draw_overlay(mmcv.bgr2rgb(bgr), label, classes=classes,
                                palette=palette, opacity=opacity)
         written = [stem.with_name(f'{stem.name}_overlay.png')]
-        atomic_write(written[0], lambda f: overlay.save(f, format='PNG'))
+        atomic_write(written[0], lambda f: overlay.save(f, format='PNG'),
+                     TMP_TAG)
         if save_index:
             written.append(stem.with_name(f'{stem.name}_pred.png'))
-            save_palette_png(label, written[1], palette)
+            save_palette_png(label, written[1], palette, TMP_TAG)
         yield image, written

@@ -57,6 +57,11 @@ def test_predict_images_writes_overlays_and_index_pngs(tmp_path):
         seen.append(bgr.shape)
         return (bgr.mean(2) // 64).astype(np.int64)
 
+    (tmp_path / 'o').mkdir()
+    killed = tmp_path / 'o' / '.a_overlay.png.overlay0123abcd.fcn_mm_tmp'
+    other = tmp_path / 'o' / '.a.png.browse0123abcd.fcn_mm_tmp'
+    for stale in (killed, other):  # an earlier run's, killed mid-write
+        stale.write_bytes(b'half a PNG')
     done = list(predict_images(segment, photos, out_dir=str(tmp_path / 'o'),
                                classes=CLASSES, palette=PALETTE,
                                save_index=True))
@@ -72,6 +77,7 @@ def test_predict_images_writes_overlays_and_index_pngs(tmp_path):
         agree = np.array(pred) == (bgr.mean(2) // 64)
         assert agree.mean() > 0.99
     assert len(seen) == 3
+    assert not killed.exists() and other.exists()  # only its own
 
 
 def test_predict_images_refuses_clashes_and_bad_segmenters(tmp_path):

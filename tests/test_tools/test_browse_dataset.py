@@ -13,11 +13,14 @@ TOOL = 'tools/analysis_tools/browse_dataset.py'
 def test_val_labels_are_blended_exactly(load_tool, demo_config, demo_options,
                                         demo_voc_root, tmp_path, capsys):
     from mmseg.datasets import PascalVOCDataset
+    killed = tmp_path / '.00001_x.png.browse0123abcd.fcn_mm_tmp'
+    killed.write_bytes(b'half a PNG')  # an earlier run's, killed mid-write
     load_tool(TOOL).main([str(demo_config), '--split', 'val', '--limit', '3',
                           '--out-dir', str(tmp_path), '--cfg-options',
                           *demo_options])
     pngs = sorted(tmp_path.glob('*.png'))
     assert len(pngs) == 3 and '3 samples' in capsys.readouterr().out
+    assert not killed.exists()
     palette = np.array(PascalVOCDataset.METAINFO['palette'], np.float64)
     saw_ignored = False
     for png in pngs:
