@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DEMO = 'configs/demo/fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py'
 ENC = 'configs/_base_/models/fastfcn_r50-d32_jpu_enc.py'
-REAL = REPO.parent / 'shared/data/real_samples/VOCdevkit/VOC2012'
+REAL = REPO / 'tests/data/real_samples/VOCdevkit/VOC2012'
 
 
 def parse_args(argv=None) -> argparse.Namespace:

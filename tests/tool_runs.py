@@ -11,6 +11,10 @@ from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
+# Real photographs with human labels, kept in the repository (see its README).
+REAL_SAMPLES = REPO / 'tests' / 'data' / 'real_samples'
+REAL_VOC = REAL_SAMPLES / 'VOCdevkit' / 'VOC2012'
+REAL_ADE = REAL_SAMPLES / 'ADEChallengeData2016'
 DEMO_CONFIG = (REPO / 'configs' / 'demo' /
                'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
 

@@ -1,20 +1,18 @@
 """The confusion matrix and per-class report of tools/test.py, checked
 against numpy on real VOC labels, and its plot."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from mmseg.evaluation import IoUMetric
 from PIL import Image
+from tool_runs import REAL_VOC as VOC
 
 from fcn_mm.apis.analysis import plot_confusion_matrix
 from fcn_mm.apis.evaluation import (ConfusionIoUMetric, class_report,
                                     confusion_matrix)
 
-VOC = Path(__file__).resolve().parents[2] / '../shared/data/real_samples/' \
-    'VOCdevkit/VOC2012'
 NUM_CLASSES = 21
 
 

@@ -1,16 +1,14 @@
 """fcn_mm.apis.inference: finding images, overlays with a legend, and the
 prediction loop over any segmenter callable, on real VOC photos."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from tool_runs import REAL_VOC as VOC
 
 from fcn_mm.apis.inference import (collect_images, draw_overlay,
                                    predict_images)
 
-VOC = Path(__file__).resolve().parents[2] / '../shared/data/real_samples/' \
-    'VOCdevkit/VOC2012'
 CLASSES = ['background', 'aeroplane', 'bicycle', 'bird']
 PALETTE = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]]
 

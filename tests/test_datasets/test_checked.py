@@ -6,14 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tool_runs import REAL_VOC
 
 from fcn_mm.datasets import (CheckedBaseSegDataset, CheckedPascalVOCDataset,
                              DataFileError)
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
-REAL_VOC = (Path(__file__).resolve().parents[3] / 'shared' / 'data' /
-            'real_samples' / 'VOCdevkit' / 'VOC2012')
 IDS = ('2007_000033', 'val513_000')
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
             dict(type='CheckSegLabels')]

@@ -1,18 +1,15 @@
 """CheckSegLabels: real labels pass, unusable ones fail naming the file."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 from mmseg.datasets.transforms import LoadAnnotations
 from PIL import Image
 
+from tool_runs import REAL_ADE, REAL_VOC
+
 from fcn_mm.datasets import CheckSegLabels
 
-REAL_VOC = (Path(__file__).resolve().parents[3] / 'shared' / 'data' /
-            'real_samples' / 'VOCdevkit' / 'VOC2012' / 'SegmentationClass')
-REAL_ADE = (Path(__file__).resolve().parents[3] / 'shared' / 'data' /
-            'real_samples' / 'ADEChallengeData2016' / 'annotations' /
-            'validation')
+VOC_LABELS = REAL_VOC / 'SegmentationClass'
+ADE_LABELS = REAL_ADE / 'annotations' / 'validation'
 
 
 def load(path, reduce_zero_label=False):
@@ -21,14 +18,14 @@ def load(path, reduce_zero_label=False):
         seg_fields=[]))
 
 
-@pytest.mark.parametrize('path', sorted(REAL_VOC.glob('*.png')),
+@pytest.mark.parametrize('path', sorted(VOC_LABELS.glob('*.png')),
                          ids=lambda p: p.stem)
 def test_real_voc_labels_pass(path):
     results = load(path)
     assert CheckSegLabels(num_classes=21)(results) is results
 
 
-@pytest.mark.parametrize('path', sorted(REAL_ADE.glob('*.png')),
+@pytest.mark.parametrize('path', sorted(ADE_LABELS.glob('*.png')),
                          ids=lambda p: p.stem)
 def test_real_ade20k_labels_pass_after_reduce_zero_label(path):
     CheckSegLabels(num_classes=150)(load(path, reduce_zero_label=True))
@@ -46,7 +43,7 @@ def test_out_of_range_label_names_the_file_and_values(tmp_path):
 
 def test_rgb_label_image_names_the_file(tmp_path):
     path = tmp_path / 'rgb.png'
-    Image.open(sorted(REAL_VOC.glob('*.png'))[0]).convert('RGB').save(path)
+    Image.open(sorted(VOC_LABELS.glob('*.png'))[0]).convert('RGB').save(path)
     with pytest.raises(ValueError, match=r'rgb\.png: the label map has shape '
                        r'\(\d+, \d+, 3\).*single-channel'):
         CheckSegLabels(num_classes=21)(load(path))
@@ -59,7 +56,7 @@ def test_unlabelled_inference_passes_through():
 
 
 def test_without_a_class_count_it_says_where_to_get_one():
-    label = sorted(REAL_VOC.glob('*.png'))[0]
+    label = sorted(VOC_LABELS.glob('*.png'))[0]
     with pytest.raises(ValueError, match=r'does not know the class count; '
                        r"use one of fcn_mm's checked dataset types"):
         CheckSegLabels()(load(label))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy.io import loadmat, savemat
+from tool_runs import REAL_VOC
 
 from fcn_mm.datasets import voc_aug
 from fcn_mm.datasets.synthetic import make_demo_dataset
@@ -16,8 +17,6 @@ from fcn_mm.datasets.voc_aug import (DatasetConversionError, convert_voc_aug,
                                      voc_palette)
 
 REPO = Path(__file__).resolve().parents[2]
-REAL_VOC = REPO.parent / 'shared' / 'data' / 'real_samples' / 'VOCdevkit' / \
-    'VOC2012'
 SMALL = dict(
     num_voc_train=6, num_voc_val=5, num_sbd_train=8, num_sbd_val=6, overlap=2)
 
@@ -42,8 +41,6 @@ def _write_lists(root, **lists):
 
 
 def test_real_voc_labels_become_identical_palette_pngs(tmp_path):
-    if not REAL_VOC.is_dir():
-        pytest.skip(f'real VOC samples not found at {REAL_VOC}')
     ids = sorted(
         p.stem for p in (REAL_VOC / 'SegmentationClass').glob('*.png'))
     assert len(ids) == 15

@@ -3,8 +3,7 @@ that compare backends and precisions on real predictions."""
 from pathlib import Path
 
 import pytest
-from families import REAL_VOC
-from tool_runs import DEMO_CONFIG, run_tool
+from tool_runs import DEMO_CONFIG, REAL_VOC, run_tool
 
 TRAIN_ITERS = 80
 
@@ -26,8 +25,6 @@ def demo_checkpoint(tmp_path_factory, demo_options) -> Path:
 @pytest.fixture(scope='session')
 def real_voc_options() -> list:
     """``--cfg-options`` that test on the real VOC val samples."""
-    if not REAL_VOC.is_dir():
-        pytest.skip(f'no real samples at {REAL_VOC}')
     return [f'test_dataloader.dataset.data_root={REAL_VOC}',
             'test_dataloader.dataset.data_prefix.seg_map_path='
             'SegmentationClass']

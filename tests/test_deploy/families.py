@@ -12,7 +12,6 @@ from mmseg.registry import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO / 'configs/_base_/models'
-REAL_VOC = REPO.parent / 'shared/data/real_samples/VOCdevkit/VOC2012'
 NUM_CLASSES = 5
 # A quarter-or-less-width VGG16: (pool3, pool4, fc7) widths are (8, 16, 16).
 _VGG = dict(backbone=dict(stage_channels=(4, 8, 8, 16, 16), fc_channels=16,

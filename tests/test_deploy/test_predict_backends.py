@@ -5,8 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
-from families import REAL_VOC
 from PIL import Image
+from tool_runs import REAL_VOC
 
 pytest.importorskip('onnxruntime', reason='the deploy extra: pip install '
                     "'fcn_mm[deploy]'")
@@ -17,9 +17,8 @@ def _images(demo_voc_root, folder):
     demo_ids = open(f'{demo_voc_root}/ImageSets/Segmentation/val.txt').read()
     sources = [f'{demo_voc_root}/JPEGImages/{i}.jpg'
                for i in demo_ids.split()[:2]]
-    if REAL_VOC.is_dir():  # 500 x 366 and 513 x 513
-        sources += [REAL_VOC / 'JPEGImages' / f'{i}.jpg'
-                    for i in ('2007_000033', 'val513_000')]
+    sources += [REAL_VOC / 'JPEGImages' / f'{i}.jpg'  # 500x366, 513x513
+                for i in ('2007_000033', 'val513_000')]
     return [shutil.copy(src, folder) for src in sources]
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tool_runs import REAL_VOC as VOC
 from tool_runs import REPO, logged_scalars
 
-VOC = REPO / '../shared/data/real_samples/VOCdevkit/VOC2012'
 EXAMPLE = REPO / 'configs/custom/fcn8s_vgg16_custom-dataset.py'
 # VOC class -> 1 animal (bird, cat, cow, dog, horse, sheep), 2 person,
 # 3 any other object; 0 background and 255 (ignore) stay.
