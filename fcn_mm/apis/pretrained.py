@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from ..errors import FcnMmError
 from ..fileio import atomic_write
 
 __all__ = [
@@ -82,7 +83,7 @@ PRETRAINED = {entry.name: entry for entry in (
 )}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(FcnMmError, RuntimeError):
     """A download failed; the message says whether rerunning resumes it."""
 
 

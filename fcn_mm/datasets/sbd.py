@@ -15,6 +15,8 @@ import numpy as np
 from scipy.io import loadmat, savemat
 from scipy.sparse import csc_matrix
 
+from ..errors import FcnMmError
+
 __all__ = [
     'DatasetConversionError', 'IGNORE_INDEX', 'NUM_CLASSES', 'contours',
     'load_sbd_mask', 'sbd_mat_bytes', 'voc_palette'
@@ -24,7 +26,7 @@ NUM_CLASSES = 21  # background + 20 VOC object classes
 IGNORE_INDEX = 255  # VOC's "void" label (object borders, difficult regions)
 
 
-class DatasetConversionError(ValueError):
+class DatasetConversionError(FcnMmError, ValueError):
     """Raised when the VOC or SBD input of a conversion is missing or bad."""
 
 

@@ -11,10 +11,12 @@ import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
+from ...errors import FcnMmError
+
 __all__ = ['NonFiniteGuardHook', 'NonFiniteLossError']
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(FcnMmError, RuntimeError):
     """Training met a non-finite loss, gradient or weight."""
 
 
