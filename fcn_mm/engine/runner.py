@@ -9,11 +9,15 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
-from .distributed import setup_distributed
-
-__all__ = ['WorkDirBusyError', 'build_runner', 'lock_work_dir']
+__all__ = [
+    'WorkDirBusyError', 'build_runner', 'holds_work_dir', 'lock_work_dir'
+]
 
 LOCK_FILE = '.fcn_mm_train.lock'
+# The lock file descriptors of this process, by the work dir's real path:
+# closing any descriptor of a lock file releases a POSIX lock, so whether this
+# process holds a work dir is read from here, never by opening the file again.
+_HELD = {}
 # Where each launcher puts the global rank before mmengine sets RANK.
 _RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
 
@@ -64,7 +68,32 @@ def lock_work_dir(work_dir: str) -> int:
             'stop it, or train in another work dir with --work-dir.') from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    _HELD[osp.realpath(work_dir)] = fd
     return fd
+
+
+def holds_work_dir(work_dir: str) -> bool:
+    """Whether this process holds ``work_dir``'s lock (:func:`lock_work_dir`).
+
+    Only the holder may remove what a killed run left in the work dir: any
+    other process (``tools/test.py``, a second run refused the lock) could be
+    removing the files of a live run.
+
+    Args:
+        work_dir (str): The work dir.
+
+    Returns:
+        bool: True while the descriptor :func:`lock_work_dir` returned is
+        open and still names the work dir's lock file.
+    """
+    fd = _HELD.get(osp.realpath(work_dir))
+    if fd is None:
+        return False
+    try:
+        held, current = os.fstat(fd), os.stat(osp.join(work_dir, LOCK_FILE))
+    except OSError:  # the descriptor was closed, or the file removed
+        return False
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
 
 def build_runner(cfg: Config) -> Runner:
@@ -79,6 +108,9 @@ def build_runner(cfg: Config) -> Runner:
     Returns:
         Runner: The runner.
     """
+    # Imported here: the checkpoint hook imports this module at ``import
+    # fcn_mm``, which loads no distributed set-up.
+    from .distributed import setup_distributed
     setup_distributed(cfg)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from fcn_mm.engine.runner import LOCK_FILE, WorkDirBusyError, lock_work_dir
+from fcn_mm.engine.runner import (LOCK_FILE, WorkDirBusyError, holds_work_dir,
+                                  lock_work_dir)
 
 HOLDER = '''
 import sys, time
@@ -80,3 +81,22 @@ def test_forked_children_of_a_killed_run_do_not_hold_the_lock(tmp_path,
         os.close(lock_work_dir(str(tmp_path)))  # ...and the lock is free
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_holds_work_dir_only_while_this_process_holds_the_lock(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv('RANK', raising=False)
+    mine, theirs = tmp_path / 'mine', tmp_path / 'theirs'
+    assert not holds_work_dir(str(mine))
+    fd = lock_work_dir(str(mine))
+    assert holds_work_dir(str(mine))
+    assert holds_work_dir(str(mine) + '/.')  # the same folder, spelt another way
+    os.close(fd)  # releases the lock
+    assert not holds_work_dir(str(mine))
+    theirs.mkdir()
+    holder = _hold(theirs)
+    try:
+        assert not holds_work_dir(str(theirs))
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()

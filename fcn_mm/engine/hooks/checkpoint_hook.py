@@ -6,14 +6,20 @@ file and, with ``max_keep_ckpts=1``, no good checkpoint at all.
 :class:`AtomicCheckpointHook` keeps its options and changes the order, as
 ``torch.distributed.checkpoint`` and orbax do:
 
-1. the checkpoint's sha256 goes to ``<name>.sha256``, then the checkpoint to a
-   temporary file in the same folder, each flushed, fsynced and renamed into
-   place (:class:`AtomicLocalBackend`);
+1. an old ``<name>.sha256`` sidecar is removed, the checkpoint goes to a
+   temporary file in the same folder, flushed, fsynced and renamed into
+   place, then its sha256 to ``<name>.sha256`` the same way
+   (:class:`AtomicLocalBackend`), so that a kill leaves a checkpoint with its
+   own sidecar or with none, never with another's;
 2. ``last_checkpoint`` is replaced the same way, holding a path relative to
    the work dir, so a moved work dir still resumes;
-3. only then are the checkpoints beyond ``max_keep_ckpts`` removed.
+3. only then are the checkpoints beyond ``max_keep_ckpts`` removed: every
+   one older than those kept, so that one a killed removal left goes too.
 
-When a run resumes without a named checkpoint (``resume=True``,
+Temporary names carry the writer's PID; only the run holding the work dir
+(:func:`fcn_mm.engine.runner.lock_work_dir`) removes them, and only those
+whose writer is dead, so ``tools/test.py`` on a live run's work dir removes
+nothing. When a run resumes without a named checkpoint (``resume=True``,
 ``load_from=None``), the hook picks the newest intact checkpoint of the work
 dir and names every broken one it skips (:func:`newest_intact_checkpoint`).
 """
@@ -28,40 +34,53 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
-from ...fileio import atomic_write, remove_stale_temporaries
+from ...fileio import TMP_SUFFIX, atomic_write
 from ..checkpoint import CHECKSUM_SUFFIX, checkpoint_problem
+from ..runner import holds_work_dir
 
 __all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'newest_intact_checkpoint'
+    'AtomicCheckpointHook', 'AtomicLocalBackend', 'newest_intact_checkpoint',
+    'remove_dead_writers_temporaries'
 ]
 
 LAST_CHECKPOINT = 'last_checkpoint'
-# In the name of every temporary file the hook writes, so that the next run
-# in the work dir can remove those a kill left behind.
+# In the name of every temporary file the hook writes, followed by the
+# writer's PID, so that the next run in the work dir can remove those a kill
+# left behind and keep those of a live writer.
 TMP_TAG = 'ckpt.'
+# atomic_write's temporary names: .<name>.ckpt.<pid>.<8 hex>.fcn_mm_tmp
+_TEMPORARY = re.compile(r'\..+\.' + re.escape(TMP_TAG) +
+                        r'(?:(\d+)\.)?[0-9a-f]{8}' + re.escape(TMP_SUFFIX))
 # The names mmengine's CheckpointHook gives by default (filename_tmpl).
 _CHECKPOINT_NAME = re.compile(r'(?:iter|epoch)_(\d+)\.pth')
+
+
+def _writer_tag() -> str:
+    """The ``atomic_write`` tag of this process's temporaries."""
+    return f'{TMP_TAG}{os.getpid()}.'
 
 
 @register_backend('fcn_mm_atomic')
 class AtomicLocalBackend(LocalBackend):
     """mmengine's local file backend with atomic, fsynced, checksummed puts.
 
-    ``put`` writes ``<file>.sha256`` (``sha256sum`` format), then the file,
-    each through :func:`fcn_mm.fileio.atomic_write`; ``remove`` removes both.
+    ``put`` removes an old ``<file>.sha256``, writes the file, then its
+    ``<file>.sha256`` (``sha256sum`` format), each through
+    :func:`fcn_mm.fileio.atomic_write`; ``remove`` removes both.
     """
 
     def put(self, obj: bytes, filepath) -> None:
         os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
+        tag = _writer_tag()
+        sidecar = f'{filepath}{CHECKSUM_SUFFIX}'
+        # Until the new sidecar is in place the file has none, and is checked
+        # by its zip CRCs: a kill never pairs a file with another's checksum.
+        if osp.isfile(sidecar):
+            os.remove(sidecar)
+        atomic_write(filepath, lambda f: f.write(obj), tag, fsync=True)
         line = f'{hashlib.sha256(obj).hexdigest()}  {osp.basename(filepath)}\n'
-        atomic_write(f'{filepath}{CHECKSUM_SUFFIX}',
-                     lambda f: f.write(line.encode()), TMP_TAG, fsync=True)
-        try:
-            atomic_write(filepath, lambda f: f.write(obj), TMP_TAG, fsync=True)
-        except BaseException:
-            # The checkpoint was not written: its checksum goes too.
-            os.remove(f'{filepath}{CHECKSUM_SUFFIX}')
-            raise
+        atomic_write(sidecar, lambda f: f.write(line.encode()), tag,
+                     fsync=True)
 
     def remove(self, filepath) -> None:
         super().remove(filepath)
@@ -84,10 +103,14 @@ def newest_intact_checkpoint(
         work_dir: str) -> Tuple[Optional[str], List[Tuple[str, str]]]:
     """The newest checkpoint of a work dir that can be resumed from.
 
-    Candidates are the file ``last_checkpoint`` names, then ``iter_N.pth`` /
-    ``epoch_N.pth`` from the highest N down; each is checked with
-    :func:`fcn_mm.engine.checkpoint.checkpoint_problem` (sha256 sidecar, or
-    the zip CRCs without one).
+    Candidates are, in order: the ``iter_N.pth`` / ``epoch_N.pth`` written
+    after ``last_checkpoint`` was (a run killed between renaming a checkpoint
+    into place and naming it there), the file ``last_checkpoint`` names, then
+    the other numbered ones; numbered ones from the highest N down. Each is
+    checked with :func:`fcn_mm.engine.checkpoint.checkpoint_problem` (sha256
+    sidecar, or the zip CRCs without one). A checkpoint older than
+    ``last_checkpoint`` with a higher N, left by an earlier run in the work
+    dir that went further, is therefore not preferred.
 
     Args:
         work_dir (str): The run's work dir.
@@ -103,7 +126,9 @@ def newest_intact_checkpoint(
     candidates = [osp.join(work_dir, name) for _, name in numbered]
     last = read_last_checkpoint(work_dir)
     if last is not None and osp.isfile(last):
-        candidates.insert(0, last)
+        named_at = os.stat(osp.join(work_dir, LAST_CHECKPOINT)).st_mtime_ns
+        newer = [p for p in candidates if os.stat(p).st_mtime_ns > named_at]
+        candidates = newer + [last] + candidates
     skipped = []
     for path in dict.fromkeys(candidates):
         problem = checkpoint_problem(path, test_zip=True)
@@ -111,6 +136,46 @@ def newest_intact_checkpoint(
             return path, skipped
         skipped.append((path, problem))
     return None, skipped
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (as a zombie too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_dead_writers_temporaries(work_dir: str) -> List[str]:
+    """Remove the hook's temporary files whose writer process is dead.
+
+    Call it only while holding the work dir
+    (:func:`fcn_mm.engine.runner.holds_work_dir`). A temporary whose name
+    carries no PID (written before PIDs were part of the name) counts as a
+    dead writer's.
+
+    Args:
+        work_dir (str): The folder the checkpoints are written to.
+
+    Returns:
+        list[str]: The removed paths.
+    """
+    removed = []
+    for entry in sorted(os.scandir(work_dir), key=lambda e: e.name):
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or (match.group(1) is not None
+                             and int(match.group(1)) != os.getpid()
+                             and _writer_alive(int(match.group(1)))):
+            continue
+        try:
+            os.remove(entry.path)
+        except FileNotFoundError:  # its writer renamed or removed it
+            continue
+        removed.append(entry.path)
+    return removed
 
 
 @HOOKS.register_module()
@@ -131,8 +196,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_run(self, runner) -> None:
         """Remove temporaries of a killed run; choose what to resume."""
-        if is_main_process() and osp.isdir(runner.work_dir):
-            for path in remove_stale_temporaries(runner.work_dir, TMP_TAG):
+        if holds_work_dir(runner.work_dir):
+            for path in remove_dead_writers_temporaries(runner.work_dir):
                 runner.logger.info(f'Removed {path}, left by a killed run.')
         # Runner.load_or_resume, which runs after this hook, reads the choice
         # from these two attributes (mmengine 0.10.7).
@@ -170,11 +235,10 @@ class AtomicCheckpointHook(CheckpointHook):
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         """mmengine's method, with the removal of old checkpoints moved after
         the write and ``last_checkpoint`` written atomically, relative."""
-        stale = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
                                             self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                stale.append(self.keep_ckpt_ids.popleft())
+                self.keep_ckpt_ids.popleft()
             self.keep_ckpt_ids.append(step)
             # Saved in the checkpoint, so that a resumed run removes them.
             runner.message_hub.update_info('keep_ckpt_ids',
@@ -196,9 +260,21 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         relative = osp.relpath(self.last_ckpt, runner.work_dir)
         atomic_write(osp.join(runner.work_dir, LAST_CHECKPOINT),
-                     lambda f: f.write(relative.encode()), TMP_TAG, fsync=True)
-        for old in stale:
-            path = self.file_backend.join_path(self.out_dir,
-                                               self.filename_tmpl.format(old))
-            if self.file_backend.isfile(path):
-                self.file_backend.remove(path)
+                     lambda f: f.write(relative.encode()), _writer_tag(),
+                     fsync=True)
+        if self.max_keep_ckpts > 0:
+            self._remove_stale_checkpoints(min(self.keep_ckpt_ids))
+
+    def _remove_stale_checkpoints(self, oldest_kept: int) -> None:
+        """Remove every checkpoint (and sidecar) numbered below
+        ``oldest_kept``, those a kill during an earlier removal left too."""
+        numbered = re.compile(
+            re.escape(self.filename_tmpl).replace(re.escape('{}'), r'(\d+)') +
+            f'(?:{re.escape(CHECKSUM_SUFFIX)})?')
+        for name in sorted(self.file_backend.list_dir_or_file(
+                self.out_dir, list_dir=False)):
+            match = numbered.fullmatch(name)
+            if match and int(match.group(1)) < oldest_kept:
+                path = self.file_backend.join_path(self.out_dir, name)
+                if self.file_backend.isfile(path):
+                    self.file_backend.remove(path)
