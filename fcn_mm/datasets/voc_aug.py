@@ -18,9 +18,11 @@ half-written PNG or list behind.
 """
 import os
 import os.path as osp
+import signal
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
-from multiprocessing import Pool
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from mmengine.utils import ProgressBar
 
@@ -121,22 +123,77 @@ def _check_writable(folder: str) -> None:
             'folder with --out-dir') from error
 
 
-def _run(ids: Sequence[str], func, nproc: int) -> None:
-    """Apply ``func`` to every id, in ``nproc`` processes, with progress."""
+def _convert_chunk(func: Callable, ids: Sequence[str]) -> List[str]:
+    """Apply ``func`` to each id in a worker; the ids done."""
+    return [func(sbd_id) for sbd_id in ids]
+
+
+def _how_it_ended(exitcode: Optional[int]) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f'was killed by {signal.Signals(-exitcode).name}'
+        except ValueError:
+            return f'was killed by signal {-exitcode}'
+    return f'exited with status {exitcode}'
+
+
+def _run(ids: Sequence[str], func: Callable, nproc: int) -> None:
+    """Apply ``func`` to every id, in ``nproc`` processes, with progress.
+
+    A worker that dies (the OOM killer, a SIGKILL) breaks the pool at once
+    (``concurrent.futures`` notices a dead worker; ``multiprocessing.Pool``
+    waits for its result forever).
+
+    Raises:
+        DatasetConversionError: A worker died; names it, how it ended and
+            the ids not converted.
+    """
     bar = ProgressBar(len(ids))
     try:
         if nproc == 1:
             for sbd_id in ids:
                 func(sbd_id)
                 bar.update()
-        else:
-            chunksize = max(1, min(64, len(ids) // (4 * nproc)))
-            # The context manager terminates the workers if one raises.
-            with Pool(nproc) as pool:
-                for _ in pool.imap_unordered(func, ids, chunksize=chunksize):
-                    bar.update()
+            return
+        size = max(1, min(64, len(ids) // (4 * nproc)))
+        chunks = [ids[i:i + size] for i in range(0, len(ids), size)]
+        done, workers = set(), {}
+        # Leaving the block waits for every worker, after an error too.
+        with ProcessPoolExecutor(nproc) as pool:
+            futures = [pool.submit(_convert_chunk, func, c) for c in chunks]
+            # CPython 3.8-3.13 keeps the workers, pid -> Process, here.
+            workers.update(pool._processes or {})
+            try:
+                for future in as_completed(futures):
+                    converted = future.result()
+                    done.update(converted)
+                    bar.update(len(converted))
+            except BrokenProcessPool:
+                broken = True
+            except BaseException:  # a bad .mat, Ctrl-C: start no new chunk
+                pool.shutdown(cancel_futures=True)
+                raise
+            else:
+                broken = False
+        if broken:
+            _raise_dead_worker(workers, [i for i in ids if i not in done],
+                               len(ids))
     finally:
         bar.file.write('\n')  # an error message starts on its own line
+
+
+def _raise_dead_worker(workers: dict, left: List[str], total: int) -> None:
+    # The pool ends the other workers with SIGTERM once one is dead.
+    dead = [p for p in workers.values()
+            if p.exitcode not in (0, -signal.SIGTERM)] or list(
+                workers.values())
+    who = '; '.join(f'worker {p.pid} {_how_it_ended(p.exitcode)}'
+                    for p in dead)
+    raise DatasetConversionError(
+        f'{who}: {len(left)} of {total} ids were not converted (e.g. '
+        f'{", ".join(left[:3])}) and the lists were not written; the PNGs '
+        'written are complete. If the machine ran out of memory, rerun with '
+        'a smaller --nproc; the rerun converts everything again')
 
 
 def convert_voc_aug(devkit_path: PathLike,
@@ -166,8 +223,9 @@ def convert_voc_aug(devkit_path: PathLike,
 
     Raises:
         DatasetConversionError: If an input folder, list or ``.mat`` file is
-            missing or invalid, an output folder is not writable, or the
-            official-size check fails.
+            missing or invalid, an output folder is not writable, the
+            official-size check fails, or a worker process died (named with
+            its signal and the ids left; the lists are not written).
         OSError: A write failed midway (a full disk); names the file.
     """
     if not isinstance(nproc, int) or nproc < 1:

@@ -1,6 +1,8 @@
 """Tests of the VOC 2012 + SBD conversion (fcn_mm.datasets.voc_aug)."""
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -277,6 +279,64 @@ def test_two_processes_write_the_same_files(tmp_path):
     assert len(os.listdir(one)) == 14
     for name in os.listdir(one):
         assert (one / name).read_bytes() == (two / name).read_bytes()
+
+
+VICTIM = []  # the id whose worker is killed, set by the test below
+_CONVERT_ONE = voc_aug._convert_one
+
+
+def _killed_on_victim(sbd_id, **kwargs):
+    """voc_aug's per-id function in a worker the OOM killer picks: SIGKILL
+    on the victim id (module level, so the pool can pickle it)."""
+    if sbd_id in VICTIM:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _CONVERT_ONE(sbd_id, **kwargs)
+
+
+def _hang_guard(signum, frame):
+    raise RuntimeError('convert_voc_aug hangs after a worker died')
+
+
+def test_a_killed_worker_stops_the_run_naming_it(tmp_path, monkeypatch):
+    paths = _small_demo(tmp_path)
+    devkit, sbd = Path(paths['devkit']), Path(paths['sbd'])
+    out_dir = tmp_path / 'out'
+    ids = sorted(
+        set(_read_list(sbd / 'dataset' / 'train.txt'))
+        | set(_read_list(sbd / 'dataset' / 'val.txt')))
+    VICTIM[:] = [ids[0]]
+    monkeypatch.setattr(voc_aug, '_convert_one', _killed_on_victim)
+    # The workers fork from this process and see the patched function. Not
+    # a timing: with multiprocessing.Pool the run never ended.
+    old = signal.signal(signal.SIGALRM, _hang_guard)
+    signal.alarm(300)
+    try:
+        with pytest.raises(DatasetConversionError) as info:
+            convert_voc_aug(devkit, sbd, out_dir, nproc=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        VICTIM.clear()
+    message = str(info.value)
+    assert '\n' not in message
+    assert re.match(r'worker \d+ was killed by SIGKILL: (\d+) of 14 ids were '
+                    rf'not converted \(e\.g\. {ids[0]}\b', message), message
+    assert 'smaller --nproc' in message
+    left = int(re.search(r'(\d+) of 14', message).group(1))
+    written = sorted(os.listdir(out_dir))
+    assert all(n.endswith('.png') for n in written)  # no temporaries
+    assert len(written) >= 14 - left and f'{ids[0]}.png' not in written
+    for name in written:  # each PNG complete
+        np.testing.assert_array_equal(
+            np.array(Image.open(out_dir / name)),
+            _mat_label(sbd / 'dataset' / 'cls' / f'{name[:-4]}.mat'))
+    seg_dir = devkit / 'VOC2012' / 'ImageSets' / 'Segmentation'
+    assert not (seg_dir / 'aug.txt').exists()
+    assert not (seg_dir / 'trainaug.txt').exists()
+
+    monkeypatch.undo()
+    assert convert_voc_aug(devkit, sbd, out_dir, nproc=2)['converted'] == 14
+    assert sorted(os.listdir(out_dir)) == [f'{i}.png' for i in ids]
 
 
 def test_nproc_must_be_positive(tmp_path):
