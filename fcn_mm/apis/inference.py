@@ -67,11 +67,16 @@ def collect_images(inputs: Sequence[str]) -> List[Path]:
 
 def load_model(config: str, checkpoint: Optional[str] = None, *,
                device: str = 'cpu') -> nn.Module:
-    """mmseg's ``init_model``, after checking that the files exist.
+    """mmseg's ``init_model``, after checking that the files exist, with a
+    checkpoint that must fit the model.
 
-    SyncBN layers become BN (mmseg's tools do the same), so that a model
-    configured for distributed training runs in one process; known upstream
-    warnings are filtered (:mod:`fcn_mm.engine.console`).
+    mmseg's ``init_model`` loads with ``strict=False``: a checkpoint of
+    another class count would predict with a random head. Here its keys and
+    shapes must be the model's (:func:`load_fitting_checkpoint`); classes
+    and palette come from its ``meta`` as in ``init_model``. SyncBN layers
+    become BN (mmseg's tools do the same), so that a model configured for
+    distributed training runs in one process; known upstream warnings are
+    filtered (:mod:`fcn_mm.engine.console`).
 
     Args:
         config (str): The config file.
@@ -85,17 +90,43 @@ def load_model(config: str, checkpoint: Optional[str] = None, *,
 
     Raises:
         FileNotFoundError: ``config`` or ``checkpoint`` is not a file.
+        fcn_mm.engine.checkpoint.CheckpointMismatchError: The checkpoint's
+            keys or shapes differ from the model's; names them.
+        fcn_mm.engine.CorruptCheckpointError: Its bytes are altered.
     """
     from mmengine.model import revert_sync_batchnorm
     from mmseg.apis import init_model
 
+    from ..engine.checkpoint import load_fitting_checkpoint
     from ..engine.console import filter_upstream_warnings
     filter_upstream_warnings()
     for path in (config, checkpoint):
         if path is not None and not osp.isfile(path):
             raise FileNotFoundError(f'{path} does not exist or is not a file')
-    model = init_model(config, checkpoint, device=device)
-    return revert_sync_batchnorm(model)
+    model = init_model(config, None, device='cpu')
+    if checkpoint is not None:
+        meta = load_fitting_checkpoint(model, checkpoint).get('meta', {})
+        model.dataset_meta = _dataset_meta(meta, model)
+    return revert_sync_batchnorm(model.to(device))
+
+
+def _dataset_meta(meta: dict, model: nn.Module) -> dict:
+    """Classes and palette from a checkpoint's ``meta``, as mmseg's
+    ``init_model`` reads them (mmseg 1.x, 0.x, else guessed by the count)."""
+    from mmengine.logging import MMLogger
+    from mmseg.utils import dataset_aliases, get_classes, get_palette
+    if 'dataset_meta' in meta:
+        return meta['dataset_meta']
+    if 'CLASSES' in meta:
+        return dict(classes=meta['CLASSES'], palette=meta['PALETTE'])
+    num_classes = model.decode_head.num_classes
+    name = next((name for name in dataset_aliases
+                 if len(get_classes(name)) == num_classes), 'cityscapes')
+    MMLogger.get_current_instance().warning(
+        'The checkpoint names no classes (no dataset_meta in its meta); '
+        f'using the names of {name} ({len(get_classes(name))} classes, the '
+        f'model has {num_classes}).')
+    return dict(classes=get_classes(name), palette=get_palette(name))
 
 
 def mmseg_segmenter(model) -> Segmenter:

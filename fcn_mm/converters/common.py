@@ -15,8 +15,8 @@ from torch import Tensor
 
 from mmseg.registry import DATASETS
 
-from ..engine.checkpoint import (UntrustedCheckpointError,
-                                load_from_local_weights_only)
+from ..engine.checkpoint import (CHECKSUM_SUFFIX, UntrustedCheckpointError,
+                                load_from_local_weights_only, write_checksum)
 from ..fileio import atomic_write
 
 __all__ = [
@@ -133,7 +133,8 @@ def save_checkpoint(state_dict: Mapping[str, Tensor], path: str,
 
     The file is written beside ``path`` under a temporary name and renamed,
     so ``path`` never holds a half-written checkpoint. Missing parent folders
-    are created.
+    are created. Its sha256 goes to ``<path>.sha256`` after it, so that
+    every load checks it (the sidecar of a file being replaced goes first).
 
     Args:
         state_dict (Mapping[str, Tensor]): The converted weights.
@@ -145,4 +146,7 @@ def save_checkpoint(state_dict: Mapping[str, Tensor], path: str,
     os.makedirs(folder, exist_ok=True)
     checkpoint = dict(
         state_dict=OrderedDict(state_dict), meta=dict(meta or {}))
+    if os.path.isfile(path + CHECKSUM_SUFFIX):
+        os.remove(path + CHECKSUM_SUFFIX)
     atomic_write(path, lambda f: torch.save(checkpoint, f))
+    write_checksum(path)

@@ -6,10 +6,19 @@ every checkpoint (the message hub's ``HistoryBuffer`` and the numpy arrays in
 it). :func:`allow_mmengine_checkpoints` allow-lists exactly those objects, and
 keeps everything else refused, with an error that names the file.
 
-Checkpoints that fcn_mm's ``AtomicCheckpointHook`` wrote carry a sha256
-sidecar (``iter_8.pth.sha256``, the format of ``sha256sum``), checked at every
-load; an empty, truncated, altered or non-checkpoint file is refused with the
-reason, see :func:`checkpoint_problem`.
+Every load verifies the bytes first (:func:`checkpoint_problem`): against
+the sha256 sidecar (``iter_8.pth.sha256``, the format of ``sha256sum``) that
+fcn_mm's ``AtomicCheckpointHook`` and converters write, else against the
+CRC-32 that torch's zip writer records for every member, which torch's own
+reader never checks. An empty, truncated, altered or non-checkpoint file is
+refused with the reason. A legacy (non-zip, torch < 1.6) file has no
+checksums: without a sidecar only its first byte, its pickle and torch's
+storage sizes are checked, and the load logs a warning saying so.
+
+:class:`CheckpointFitHook` then compares the checkpoint's keys and shapes with
+the model's: testing and resuming refuse any difference, naming the keys;
+fine-tuning (``load_from`` in training) skips what does not fit, in one log
+line.
 """
 import hashlib
 import os
@@ -17,18 +26,29 @@ import os.path as osp
 import pickle
 import re
 import zipfile
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer, MMLogger
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.optim import OptimWrapper
+from mmengine.runner.checkpoint import (CheckpointLoader,
+                                        _load_checkpoint_to_model)
+from mmseg.registry import HOOKS
+from torch import nn
+
+from ..errors import FcnMmError
+from ..fileio import atomic_write
 
 __all__ = [
-    'MMENGINE_CHECKPOINT_GLOBALS', 'CHECKSUM_SUFFIX',
-    'CorruptCheckpointError', 'UntrustedCheckpointError',
-    'allow_mmengine_checkpoints', 'checkpoint_problem', 'file_sha256',
-    'load_from_local_weights_only'
+    'MMENGINE_CHECKPOINT_GLOBALS', 'CHECKSUM_SUFFIX', 'CheckpointFitHook',
+    'CheckpointMismatchError', 'CorruptCheckpointError',
+    'UntrustedCheckpointError', 'allow_mmengine_checkpoints',
+    'checkpoint_problem', 'file_sha256', 'fit_checkpoint_to_model',
+    'load_fitting_checkpoint', 'load_from_local_weights_only',
+    'write_checksum'
 ]
 
 CHECKSUM_SUFFIX = '.sha256'
@@ -87,7 +107,7 @@ _REFUSED_GLOBAL = re.compile(
     r"GLOBAL ([\w.]+)|but got <class '([^']+)'>")
 
 
-class UntrustedCheckpointError(pickle.UnpicklingError):
+class UntrustedCheckpointError(FcnMmError, pickle.UnpicklingError):
     """A checkpoint holds an object outside torch's and mmengine's safe list.
 
     Args:
@@ -110,7 +130,7 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
             'loading.')
 
 
-class CorruptCheckpointError(ValueError):
+class CorruptCheckpointError(FcnMmError, ValueError):
     """A checkpoint file is empty, truncated, altered or no checkpoint at all.
 
     Args:
@@ -177,11 +197,55 @@ def checkpoint_problem(filename: str,
         try:
             with zipfile.ZipFile(filename) as archive:
                 bad = archive.testzip()
+                unrecorded = bad is not None and archive.getinfo(bad).CRC == 0
         except (zipfile.BadZipFile, OSError) as error:
             return f'it is a broken zip archive, truncated? ({error})'
-        if bad is not None:
-            return f'its record {bad} fails its CRC check (altered bytes)'
+        # torch.serialization.set_crc32_options(False) records 0 for every
+        # member: nothing to check against, not altered bytes.
+        if bad is not None and not unrecorded:
+            return (f'its record {bad} fails its CRC-32 check: bytes were '
+                    'altered since it was saved')
     return None
+
+
+def _unverified(filename: str) -> Optional[str]:
+    """Why the bytes of ``filename`` could not be verified, or None.
+
+    For a file :func:`checkpoint_problem` passed with ``test_zip=True``.
+    """
+    if osp.isfile(filename + CHECKSUM_SUFFIX):
+        return None
+    with open(filename, 'rb') as f:
+        head = f.read(4)
+    if not head.startswith(_CHECKPOINT_MAGIC[0]):
+        return ('it is a legacy (non-zip) torch file without a '
+                f'{CHECKSUM_SUFFIX} sidecar: it holds no checksums, so '
+                'altered tensor bytes cannot be detected')
+    with zipfile.ZipFile(filename) as archive:
+        if any(info.CRC == 0 and info.file_size > 0
+               for info in archive.infolist()):
+            return ('it was saved without CRC-32s '
+                    '(torch.serialization.set_crc32_options(False)) '
+                    f'and has no {CHECKSUM_SUFFIX} sidecar')
+    return None
+
+
+def write_checksum(path: str) -> str:
+    """Write the sha256 sidecar ``<path>.sha256`` of a finished file.
+
+    The format is ``sha256sum``'s, so ``sha256sum -c`` checks it too; every
+    load of ``path`` checks it (:func:`checkpoint_problem`).
+
+    Args:
+        path (str): The file, complete.
+
+    Returns:
+        str: The sidecar's path.
+    """
+    sidecar = path + CHECKSUM_SUFFIX
+    line = f'{file_sha256(path)}  {osp.basename(path)}\n'
+    atomic_write(sidecar, lambda f: f.write(line.encode()), fsync=True)
+    return sidecar
 
 
 def load_from_local_weights_only(filename: str, map_location=None) -> dict:
@@ -202,16 +266,23 @@ def load_from_local_weights_only(filename: str, map_location=None) -> dict:
     Raises:
         FileNotFoundError: ``filename`` is not a file.
         CorruptCheckpointError: The file is empty, truncated, altered (its
-            sha256 differs from its sidecar's) or not a checkpoint.
+            sha256 differs from its sidecar's, or without a sidecar a zip
+            member fails its CRC-32) or not a checkpoint.
         UntrustedCheckpointError: The file holds a global that is not
             allow-listed; the message names the file and the global.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found.')
-    problem = checkpoint_problem(filename)
+    problem = checkpoint_problem(filename, test_zip=True)
     if problem:
         raise CorruptCheckpointError(filename, problem)
+    unverified = _unverified(filename)
+    if unverified:
+        MMLogger.get_current_instance().warning(
+            f'Loading checkpoint {filename} unverified: {unverified}. If you '
+            f'know it is intact, record its sha256 with sha256sum {filename} '
+            f'> {filename}{CHECKSUM_SUFFIX} so that later changes are found.')
     # Again: torch's safe_globals() context removes these on exit. Idempotent.
     torch.serialization.add_safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS))
     try:
@@ -248,3 +319,172 @@ def allow_mmengine_checkpoints() -> None:
     # path matches after the URL schemes; replace it, keeping those.
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_weights_only, force=True)
+
+
+class CheckpointMismatchError(FcnMmError, ValueError):
+    """A checkpoint's keys or shapes differ from the model's where they must
+    be equal: testing, predicting, resuming.
+
+    Args:
+        filename (str): The checkpoint file.
+        problems (list[str]): Each key that differs, with both shapes.
+        resuming (bool): Whether the checkpoint was to be resumed from.
+            Defaults to False.
+    """
+
+    def __init__(self, filename: str, problems: List[str], *,
+                 resuming: bool = False) -> None:
+        self.filename = filename
+        self.problems = problems
+        use = 'resuming from it' if resuming else 'testing with it'
+        super().__init__(
+            f'Checkpoint {filename} does not fit the model of the config: '
+            f'{"; ".join(problems)}. It was trained for another model or '
+            f'class count, and {use} would leave those layers random. To '
+            f'fine-tune from it, train with --cfg-options load_from='
+            f'{filename}, which skips the keys that do not fit; otherwise '
+            "give this config's own checkpoint.")
+
+
+def _model_itself(model: nn.Module) -> nn.Module:
+    """The model inside DDP, fast-path and TTA wrappers, whose state dict
+    mmengine's ``load_state_dict`` fills."""
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
+
+
+def _shown(keys: List[str], limit: int = 8) -> str:
+    """At most ``limit`` keys, then how many more."""
+    more = len(keys) - limit
+    return ', '.join(keys[:limit]) + (f' and {more} more' if more > 0 else '')
+
+
+def fit_checkpoint_to_model(model: nn.Module,
+                            checkpoint: dict,
+                            *,
+                            filename: str,
+                            strict: bool,
+                            revise: str = r'^module\.') -> List[str]:
+    """Compare a checkpoint's keys and shapes with the model's.
+
+    ``strict`` refuses any missing, unexpected or misshapen key. Otherwise
+    those keys are dropped from the checkpoint and the model's own tensors
+    take their place, so that mmengine's loader finds an exact match and the
+    skipped layers keep their initialisation (fine-tuning); mmengine's
+    multi-line mismatch warning then gives way to the caller's one line.
+    BN's ``num_batches_tracked`` may be missing, as mmengine allows.
+
+    Args:
+        model (nn.Module): The model, possibly wrapped.
+        checkpoint (dict): As loaded; its ``state_dict`` (or itself) is
+            changed in place when not ``strict``.
+        filename (str): The checkpoint's path, for messages.
+        strict (bool): Refuse any difference.
+        revise (str): Prefix that mmengine strips from checkpoint keys before
+            loading. Defaults to ``'^module\\.'`` (``Runner.load_checkpoint``).
+
+    Returns:
+        list[str]: The keys skipped, each with the reason.
+
+    Raises:
+        CheckpointMismatchError: ``strict`` and the keys or shapes differ.
+    """
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    own = _model_itself(model).state_dict()
+    names = {re.sub(revise, '', key): key for key in state_dict}
+    problems, dropped, filled = [], [], []
+    for name, key in names.items():
+        if name not in own:
+            problems.append(f'{name}: in the checkpoint, not in the model')
+            dropped.append(key)
+            continue
+        found = tuple(getattr(state_dict[key], 'shape', ()))
+        expected = tuple(own[name].shape)
+        if found != expected:
+            problems.append(
+                f'{name}: checkpoint {found}, model {expected}')
+            dropped.append(key)
+            filled.append(name)
+    for name in own:
+        if name not in names and not name.endswith('num_batches_tracked'):
+            problems.append(f'{name}: in the model, not in the checkpoint')
+            filled.append(name)
+    if problems and strict:
+        raise CheckpointMismatchError(
+            filename, problems if len(problems) <= 8 else problems[:8] +
+            [f'{len(problems) - 8} more'])
+    for key in dropped:
+        del state_dict[key]
+    for name in filled:
+        state_dict[name] = own[name]
+    return problems
+
+
+def load_fitting_checkpoint(model: nn.Module,
+                            filename: str,
+                            *,
+                            map_location: str = 'cpu') -> dict:
+    """Load a checkpoint into a model for inference, refusing any misfit.
+
+    mmengine's ``load_checkpoint`` with :func:`fit_checkpoint_to_model`
+    (``strict``) between reading and filling: another class count is named,
+    not replaced by random layers.
+
+    Args:
+        model (nn.Module): The model, built from its config.
+        filename (str): The checkpoint, local or a URL.
+        map_location (str): Same as :func:`torch.load`. Defaults to 'cpu'.
+
+    Returns:
+        dict: The checkpoint, e.g. for its ``meta``.
+
+    Raises:
+        CorruptCheckpointError: See :func:`load_from_local_weights_only`.
+        UntrustedCheckpointError: See :func:`load_from_local_weights_only`.
+        CheckpointMismatchError: The keys or shapes differ from the model's.
+    """
+    checkpoint = CheckpointLoader.load_checkpoint(
+        filename, map_location=map_location)
+    fit_checkpoint_to_model(model, checkpoint, filename=filename, strict=True)
+    # What Runner.load_checkpoint and mmseg's init_model call (0.10.7).
+    _load_checkpoint_to_model(_model_itself(model), checkpoint)
+    return checkpoint
+
+
+@HOOKS.register_module()
+class CheckpointFitHook(Hook):
+    """Refuse a checkpoint that does not fit the model when testing,
+    validating or resuming; when fine-tuning from ``load_from``, skip the
+    keys that do not fit and name them in one log line.
+
+    mmengine loads with ``strict=False`` everywhere and only logs ``size
+    mismatch``: a checkpoint of another class count tested with its head
+    re-initialised at random. This hook runs in ``Runner.load_checkpoint``,
+    between reading the file and filling the model, which every load,
+    ``load_from`` and resume alike, goes through.
+    """
+
+    priority = 'LOWEST'  # after hooks that rewrite keys (EMAHook)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # Runner.load_or_resume reads these two attributes (mmengine 0.10.7).
+        resuming = bool(runner._resume)
+        filename = runner._load_from or 'the checkpoint resumed from'
+        # Runner.train() builds the optim wrapper before loading; test() and
+        # val() leave its config.
+        training = isinstance(runner.optim_wrapper, OptimWrapper)
+        strict = resuming or not training
+        try:
+            skipped = fit_checkpoint_to_model(
+                runner.model, checkpoint, filename=filename, strict=strict)
+        except CheckpointMismatchError as error:
+            if resuming:
+                raise CheckpointMismatchError(
+                    filename, error.problems, resuming=True) from None
+            raise
+        if skipped:
+            runner.logger.warning(
+                f'load_from {filename}: skipped {len(skipped)} keys that do '
+                f'not fit the model, which keep their initialisation: '
+                f'{_shown(skipped)}.')
