@@ -9,6 +9,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from .checkpoint import CheckpointFitHook
+
 __all__ = [
     'WorkDirBusyError', 'build_runner', 'holds_work_dir', 'lock_work_dir'
 ]
@@ -100,7 +102,9 @@ def build_runner(cfg: Config) -> Runner:
     """Build mmengine's ``Runner``, or the runner named by ``cfg.runner_type``.
 
     A distributed run on a machine without CUDA gets gloo and CPU DDP first,
-    see :func:`fcn_mm.engine.distributed.setup_distributed`.
+    see :func:`fcn_mm.engine.distributed.setup_distributed`. Checkpoints
+    loaded for testing or resuming must fit the model
+    (:class:`fcn_mm.engine.checkpoint.CheckpointFitHook`).
 
     Args:
         cfg (Config): The run's config.
@@ -112,6 +116,7 @@ def build_runner(cfg: Config) -> Runner:
     # fcn_mm``, which loads no distributed set-up.
     from .distributed import setup_distributed
     setup_distributed(cfg)
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
+        cfg)
+    runner.register_hook(CheckpointFitHook())
+    return runner
