@@ -6,6 +6,7 @@ Modules opt into the scope and thread fixtures with
 import re
 
 import pytest
+import self_contained
 import tool_runs
 
 
@@ -97,3 +98,9 @@ def run_tool():
 @pytest.fixture(scope='session')
 def demo_config():
     return tool_runs.DEMO_CONFIG
+
+
+def pytest_configure(config):
+    """Refuse, in every test, a path beside the repository (see
+    :mod:`self_contained`): a user's clone has nothing there."""
+    self_contained.install()
