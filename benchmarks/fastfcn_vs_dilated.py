@@ -32,11 +32,13 @@ import argparse
 import copy
 import multiprocessing
 import resource
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks.machine
 CONFIGS = {
     'FastFCN (JPU)':
     'configs/fastfcn/fastfcn_r50-d32_jpu_fcn_4xb4-80k_ade20k-512x512.py',
@@ -164,10 +166,13 @@ def _run(job):
 
 
 def table(results: List, args: argparse.Namespace) -> str:
+    import torch
+
+    from benchmarks.machine import describe_machine
     rows = [
-        f'Input {args.size}x{args.size}, batch 1, device {args.device}: '
-        f'mean of {args.iters} timed iterations after {args.warmup} warm-up'
-        + (f', {args.threads} threads' if args.threads else '') + '.', '',
+        f'{describe_machine(torch.get_num_threads())}. Input '
+        f'{args.size}x{args.size}, batch 1, device {args.device}: mean of '
+        f'{args.iters} timed iterations after {args.warmup} warm-up.', '',
         '| model | backbone | params (M) | GFLOPs | inference (ms) | '
         'train step (ms) | peak mem infer (MiB) | peak mem train (MiB) |',
         '|---|---|---:|---:|---:|---:|---:|---:|'

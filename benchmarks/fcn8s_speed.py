@@ -32,6 +32,7 @@ import time
 import types
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # benchmarks.machine
 MODELS = {
     'fcn_mm FCN-8s (caffe)': 'configs/_base_/models/fcn8s_vgg16_caffe.py',
     'pytorch-fcn FCN8s': None,
@@ -246,9 +247,10 @@ def main(argv=None):
     reference = results.get(REFERENCE, {})
     memory = 'peak CUDA alloc' if args.device.startswith('cuda') else \
         'peak RSS rise'
-    print(f'\nFCN-8s, batch 1, {args.size}x{args.size}, {args.device} '
-          f'({args.threads} threads), torch {torch.__version__}, median of '
-          f'{args.iters} after {args.warmup} warm-up\n')
+    from benchmarks.machine import describe_machine
+    print(f'\n{describe_machine(args.threads)}\nFCN-8s, batch 1, '
+          f'{args.size}x{args.size}, {args.device}, median of {args.iters} '
+          f'after {args.warmup} warm-up\n')
     print(f'| model | train step (s) | inference (s) | {memory} train (MiB) '
           f'| {memory} inference (MiB) | train / pytorch-fcn '
           '| inference / pytorch-fcn | memory train / pytorch-fcn |')

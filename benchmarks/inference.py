@@ -127,6 +127,7 @@ def main(argv=None):
     from prettytable import PrettyTable
 
     import fcn_mm  # noqa: F401  (registers the models)
+    from benchmarks.machine import describe_machine
     from fcn_mm.engine.optim_wrapper import cpu_has_fast_bf16
     init_default_scope('mmseg')
     table = PrettyTable(field_names=['model', *VARIANTS, 'bf16 argmax agree',
@@ -139,9 +140,9 @@ def main(argv=None):
             if v in result['median'] else '-' for v in VARIANTS
         ] + [f'{100 * result["agreement"]:.2f}%', result['auto']])
         print(f'{name}: done', flush=True)
-    print(f'batch 1, {args.size}x{args.size}, {args.threads} threads, '
-          f'median of {args.iters} interleaved rounds, torch '
-          f'{torch.__version__}, native bf16: {cpu_has_fast_bf16()}')
+    print(f'{describe_machine(args.threads)}; batch 1, '
+          f'{args.size}x{args.size}, median of {args.iters} interleaved '
+          f'rounds, native bf16: {cpu_has_fast_bf16()}')
     print(table)
 
 
