@@ -5,11 +5,12 @@ types of :mod:`.checked`; the VOC + SBD conversion
 (:mod:`.voc_aug`) and the synthetic demo set (:mod:`.synthetic`) are imported
 by the tools that use them.
 """
-from .checked import (CheckedADE20KDataset, CheckedBaseSegDataset,
-                      CheckedPascalVOCDataset, DataFileError)
+from .checked import (LABEL_SAMPLES, CheckedADE20KDataset,
+                      CheckedBaseSegDataset, CheckedPascalVOCDataset,
+                      DataFileError)
 from .transforms import CheckSegLabels
 
 __all__ = [
     'CheckSegLabels', 'CheckedADE20KDataset', 'CheckedBaseSegDataset',
-    'CheckedPascalVOCDataset', 'DataFileError'
+    'CheckedPascalVOCDataset', 'DataFileError', 'LABEL_SAMPLES'
 ]

@@ -4,7 +4,8 @@ A label PNG with values outside the classes otherwise fails deep in the loss
 (``Target 30 is out of bounds``), an RGB label PNG (colours instead of class
 indices) with a shape error, and a label whose size differs from its image
 trains on misaligned crops until ``stack expects each tensor to be equal
-size``; none of them names a file.
+size``, and a label 1 pixel high or wide, squeezed by mmseg, with ``shape
+()``; none of them names a file.
 """
 from typing import Optional
 
@@ -63,10 +64,16 @@ class CheckSegLabels(BaseTransform):
         seg = results['gt_seg_map']
         path = results.get('seg_map_path', '<label map>')
         num_classes = self._class_count(results, path)
+        found = (f'{path}: the label map has shape {seg.shape}, expected '
+                 '(H, W) class indices; ')
+        if seg.ndim < 2:
+            raise ValueError(
+                f"{found}mmseg's LoadAnnotations drops dimensions of size 1 "
+                '(np.squeeze), so a label 1 pixel high or wide loses one: '
+                'labels and their images must be at least 2x2 pixels')
         if seg.ndim != 2:
             raise ValueError(
-                f'{path}: the label map has shape {seg.shape}, expected (H, W) '
-                'class indices; an RGB label image must be converted to a '
+                f'{found}an RGB label image must be converted to a '
                 'single-channel (palette or grayscale) PNG of class indices')
         # Labels load at the image's original size (test pipelines resize the
         # image first) or follow it through the transforms since loading.

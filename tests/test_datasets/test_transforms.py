@@ -63,3 +63,14 @@ def test_without_a_class_count_it_says_where_to_get_one():
     # A checked dataset puts its class count into every sample.
     results = dict(load(label), num_classes=21)
     assert CheckSegLabels()(results) is results
+
+
+@pytest.mark.parametrize('shape', [(1, 1), (1, 5), (5, 1)])
+def test_label_one_pixel_high_or_wide_says_why_its_shape_is_lost(tmp_path,
+                                                                 shape):
+    path = tmp_path / 'thin.png'
+    Image.fromarray(np.zeros(shape, np.uint8)).save(path)
+    with pytest.raises(ValueError, match=r'thin\.png: the label map has shape '
+                       r'\((\d+,)?\), expected \(H, W\) class indices; '
+                       r"mmseg's LoadAnnotations drops dimensions of size 1"):
+        CheckSegLabels(num_classes=21)(load(path))

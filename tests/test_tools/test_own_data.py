@@ -1,8 +1,10 @@
 """Own data end to end, as README's "Train on your own data" does it: real
 VOC photos remapped to 4 classes in the example config's layout, trained with
 configs/custom/ (shrunk to a few CPU iterations) after a look at its
-crops, tested and predicted."""
+crops, tested and predicted; and binary masks saved as 0/255, refused
+before training until the config maps 255 to class 1."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,7 @@ log_processor = dict(window_size=1)
 '''
 
 
-def make_own_dataset(root: Path) -> int:
+def make_own_dataset(root: Path, remap: np.ndarray = REMAP) -> int:
     """images/, labels/ (4 classes), splits/{train,val}.txt from the real
     VOC samples at a quarter of their size; returns the labelled pixels of
     the val split."""
@@ -58,7 +60,7 @@ def make_own_dataset(root: Path) -> int:
         image.resize(size, Image.BILINEAR).save(
             root / 'images' / f'{image_id}.jpg')
         label = Image.open(VOC / 'SegmentationClass' / f'{image_id}.png')
-        label = REMAP[np.array(label.resize(size, Image.NEAREST))]
+        label = remap[np.array(label.resize(size, Image.NEAREST))]
         Image.fromarray(label).save(root / 'labels' / f'{image_id}.png')
         if i >= 10:
             labelled += int((label != 255).sum())
@@ -111,3 +113,53 @@ def test_own_dataset_trains_tests_and_predicts(tmp_path, run_tool):
     pred = np.array(Image.open(tmp_path / 'predictions' /
                                overlays[0].name.replace('overlay', 'pred')))
     assert set(np.unique(pred)) <= {0, 1, 2, 3}
+
+
+# Binary masks as most tools save them: every VOC object 255, the rest 0.
+BINARY = np.zeros(256, np.uint8)
+BINARY[1:21] = 255
+BINARY_CONFIG = '''
+_base_ = '{tiny}'
+dataset = dict(metainfo=dict(classes=('background', 'object'),
+                             palette=[[0, 0, 0], [255, 255, 255]]){fix})
+train_dataloader = dict(dataset=dataset)
+val_dataloader = dict(dataset=dataset)
+test_dataloader = val_dataloader
+model = dict(decode_head=dict(num_classes=2))
+'''
+
+
+@pytest.mark.slow
+def test_binary_masks_saved_as_0_255_train_with_label_map(tmp_path, run_tool):
+    root = tmp_path / 'data' / 'my_dataset'
+    make_own_dataset(root, remap=BINARY)
+    (tmp_path / 'tiny_custom.py').write_text(TINY.format(example=EXAMPLE))
+    for name, fix in (('masks', ''), ('masks_mapped', ', label_map={255: 1}')):
+        (tmp_path / f'{name}.py').write_text(BINARY_CONFIG.format(
+            tiny=tmp_path / 'tiny_custom.py', fix=fix))
+    options = ('--cfg-options', 'train_cfg.max_iters=2',
+               'train_cfg.val_interval=2',
+               'default_hooks.checkpoint.interval=2')
+
+    # Without the fix every object pixel would be ignored: refused at start.
+    result = run_tool('train', 'masks.py', '--work-dir', 'refused', *options,
+                      cwd=tmp_path, expect_success=False)
+    assert result.returncode != 0
+    assert re.search(r'the labels hold only 0 and 255 in all 1?[05] label '
+                     r'files checked \(data/my_dataset/labels/\w+\.png',
+                     result.stdout)
+    assert 'add label_map={255: 1} to the dataset' in result.stdout
+    assert not list((tmp_path / 'refused').glob('*.pth'))
+
+    run_tool('train', 'masks_mapped.py', '--work-dir', 'work', *options,
+             cwd=tmp_path)
+    output = run_tool('test', 'masks_mapped.py', 'work/iter_2.pth',
+                      '--work-dir', 'work', cwd=tmp_path).stdout
+    assert 'nan' not in output
+    [report_path] = (tmp_path / 'work').glob('*/per_class.json')
+    report = json.loads(report_path.read_text())
+    masks = [np.array(Image.open(p)) for p in sorted(
+        (root / 'labels').glob('*.png'))[10:]]  # the val split
+    assert report['labelled'] == [sum(int((m == 0).sum()) for m in masks),
+                                  sum(int((m == 255).sum()) for m in masks)]
+    assert None not in report['IoU'] and None not in report['Acc']
