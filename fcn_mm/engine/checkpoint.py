@@ -199,7 +199,8 @@ def checkpoint_problem(filename: str,
                 bad = archive.testzip()
                 unrecorded = bad is not None and archive.getinfo(bad).CRC == 0
         except (zipfile.BadZipFile, OSError) as error:
-            return f'it is a broken zip archive, truncated? ({error})'
+            return ('it is truncated or corrupt: its zip directory cannot '
+                    f'be read ({error})')
         # torch.serialization.set_crc32_options(False) records 0 for every
         # member: nothing to check against, not altered bytes.
         if bad is not None and not unrecorded:
