@@ -225,6 +225,15 @@ def test_label_map_must_map_label_values(tmp_path):
         _own_dataset(tmp_path, label_map='{255:1}')
 
 
+def test_label_map_is_refused_with_a_class_subset(voc):
+    # mmseg maps a subset of VOC's classes with its own label_map.
+    with pytest.raises(ValueError, match=r'CheckedPascalVOCDataset: label_map'
+                       r'=\{255: 1\} given while metainfo classes select a '
+                       'subset'):
+        _dataset(voc, metainfo=dict(classes=('background', 'aeroplane')),
+                 label_map={255: 1})
+
+
 def _save_16bit(path, label):
     Image.fromarray(label.astype(np.uint16)).save(path)
     with Image.open(path) as image:  # a 16-bit PNG, as users' tools write
