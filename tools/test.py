@@ -3,7 +3,8 @@
 Logs progress with an ETA, prints aAcc, mIoU and mAcc and the per-class
 table, and saves the per-class IoU/Acc and the confusion matrix as
 ``per_class.json`` beside the summary JSON in the work dir; the options are
-those of mmseg 1.x's ``tools/test.py``.
+those of mmseg 1.x's ``tools/test.py``, and ``--out`` refuses a folder that
+holds another run's files unless ``--overwrite``.
 """
 import argparse
 import sys
@@ -14,12 +15,14 @@ from prettytable import PrettyTable
 from fcn_mm.apis import (add_runner_arguments, drop_training,
                          enable_test_outputs, enable_tta, existing_file,
                          run_config_from_args)
-from fcn_mm.engine.console import quiet_console
+from fcn_mm.apis.cli import one_line_errors
+from fcn_mm.apis.run_config import claim_output_dir
 from fcn_mm.apis.fast_inference import (add_fast_path_argument,
                                         enable_fast_inference)
 from fcn_mm.apis.preflight import check_test_inputs
 from fcn_mm.apis.testing import (keep_class_report, save_class_report,
                                  show_test_progress)
+from fcn_mm.engine.console import quiet_console
 from fcn_mm.engine.runner import build_runner
 
 
@@ -32,7 +35,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         'checkpoint', type=existing_file, help='checkpoint file or URL')
     add_runner_arguments(parser)
     parser.add_argument(
-        '--out', help='directory to save predictions as PNGs of class indices')
+        '--out',
+        help='directory to save predictions as PNGs of class indices; it '
+        'must be new or empty (see --overwrite), and one run writes there at '
+        'a time')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='write into an --out that already holds files, replacing those '
+        'of the same names')
     parser.add_argument(
         '--show-dir',
         help='directory to save images painted with their predictions')
@@ -44,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@one_line_errors  # expected errors end in one line, see fcn_mm.apis.cli
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = run_config_from_args(args)
@@ -54,10 +66,9 @@ def main(argv=None) -> dict:
         enable_tta(cfg)
     keep_class_report(cfg)
     quiet_console(cfg)
-    try:
-        check_test_inputs(cfg)
-    except FileNotFoundError as error:
-        sys.exit(f'error: {error}')
+    check_test_inputs(cfg)
+    if args.out is not None:
+        claim_output_dir(args.out, overwrite=args.overwrite)
     runner = build_runner(cfg)
     show_test_progress(runner)
     if args.fast_path:
@@ -66,10 +77,7 @@ def main(argv=None) -> dict:
         except ValueError as error:
             sys.exit(f'error: --fast-path: {error}')
     # The runner's logger prints the per-class table and the summary line.
-    try:
-        metrics = runner.test()
-    except OSError as error:  # --out / --show-dir: names the file, the reason
-        sys.exit(f'error: {error}')
+    metrics = runner.test()
     if is_main_process():
         summary = PrettyTable(field_names=list(metrics))
         summary.add_row([f'{value:.2f}' for value in metrics.values()])

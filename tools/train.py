@@ -4,15 +4,13 @@ The options are those of mmseg 1.x's ``tools/train.py``; ``--resume`` takes
 mmdet 3.x's optional checkpoint. One training run holds a work dir at a time.
 """
 import argparse
-import sys
 
 from fcn_mm.apis import (add_runner_arguments, enable_amp, existing_file,
                          run_config_from_args)
-from fcn_mm.engine.console import quiet_console
+from fcn_mm.apis.cli import one_line_errors
 from fcn_mm.apis.preflight import check_training_inputs
-from fcn_mm.engine import (CorruptCheckpointError, NonFiniteLossError,
-                           UntrustedCheckpointError)
-from fcn_mm.engine.runner import WorkDirBusyError, build_runner, lock_work_dir
+from fcn_mm.engine.console import quiet_console
+from fcn_mm.engine.runner import build_runner, lock_work_dir
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@one_line_errors  # expected errors end in one line, see fcn_mm.apis.cli
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = run_config_from_args(args)
@@ -47,16 +46,9 @@ def main(argv=None) -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     quiet_console(cfg)
-    try:
-        check_training_inputs(cfg)
-    except FileNotFoundError as error:
-        sys.exit(f'error: {error}')
-    try:
-        lock_work_dir(cfg.work_dir)
-        build_runner(cfg).train()
-    except (WorkDirBusyError, NonFiniteLossError, CorruptCheckpointError,
-            UntrustedCheckpointError) as error:
-        sys.exit(f'error: {error}')
+    check_training_inputs(cfg)
+    lock_work_dir(cfg.work_dir)
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

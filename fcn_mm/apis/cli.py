@@ -1,17 +1,42 @@
-"""The command line that tools/train.py and tools/test.py share.
+"""The command line that the tools share, and how they end on an error.
 
 The options and their meaning follow mmseg 1.x's own tools (``--work-dir``,
 ``--cfg-options``, ``--launcher``, ``--local-rank``), so users' habits carry
 over; :func:`run_config_from_args` turns them into the run's config.
+:func:`one_line_errors` ends a tool on an expected error (a full disk, a
+config mistake, any :class:`fcn_mm.errors.FcnMmError`) with one line and the
+log file that holds the traceback, instead of a traceback.
 """
 import argparse
+import errno
+import functools
+import logging
+import os
+import traceback
+from typing import Callable, Optional
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 
 from ..engine.launch_check import launcher_problem
+from ..errors import FcnMmError
 from .run_config import load_run_config, missing_file
 
-__all__ = ['add_runner_arguments', 'existing_file', 'run_config_from_args']
+__all__ = [
+    'EXPECTED_ERRNOS', 'add_runner_arguments', 'existing_file',
+    'expected_error_message', 'one_line_errors', 'run_config_from_args'
+]
+
+# A write that the machine refused: a full disk or quota, a read-only or
+# unwritable folder, a name too long for the file system, a missing folder.
+EXPECTED_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+    errno.ENAMETOOLONG, errno.ENOENT
+})
+# Where mmengine raises KeyError or AttributeError for a config mistake: a
+# type that is not registered, a key missing from a Config or ConfigDict.
+_CONFIG_ERROR_MODULES = (f'mmengine{os.sep}registry{os.sep}',
+                             f'mmengine{os.sep}config{os.sep}')
 
 
 def existing_file(path: str) -> str:
@@ -84,3 +109,101 @@ def run_config_from_args(args: argparse.Namespace) -> Config:
         cfg_options=args.cfg_options,
         launcher=args.launcher,
         local_rank=args.local_rank)
+
+
+def _raised_in(error: BaseException, places) -> bool:
+    """Whether the innermost frame of ``error`` runs a file under one of
+    ``places``."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and any(
+        place in tb.tb_frame.f_code.co_filename for place in places)
+
+
+def expected_error_message(error: BaseException) -> Optional[str]:
+    """The one line a tool ends with for ``error``, or None for a bug.
+
+    Expected: every :class:`~fcn_mm.errors.FcnMmError` (and the classes that
+    other modules raise on purpose before they subclass it), a
+    ``FileNotFoundError``, an ``OSError`` whose errno is in
+    :data:`EXPECTED_ERRNOS` (its message names the path), and the
+    ``KeyError`` or ``AttributeError`` that mmengine's registry or config
+    raises for a config mistake (a type not registered, a missing key).
+
+    Args:
+        error (BaseException): What the tool raised.
+
+    Returns:
+        str, optional: ``error: <message>``; None when the error is not an
+        expected one and its traceback should show.
+    """
+    if isinstance(error, OSError) and not isinstance(error, FcnMmError):
+        if not (isinstance(error, FileNotFoundError)
+                or error.errno in EXPECTED_ERRNOS):
+            return None
+        if error.strerror:  # str() would add '[Errno 28]' and quotes
+            paths = [p for p in (error.filename, error.filename2)
+                     if p is not None]
+            return 'error: ' + ': '.join([error.strerror] + list(map(str, paths)))
+    elif isinstance(error, (KeyError, AttributeError)) and not isinstance(
+            error, FcnMmError):
+        if not _raised_in(error, _CONFIG_ERROR_MODULES):
+            return None
+        return f'error: config: {error.args[0] if error.args else error}'
+    elif not isinstance(error, _expected_classes()):
+        return None
+    return f'error: {error}'
+
+
+def _expected_classes() -> tuple:
+    """FcnMmError, and the errors fcn_mm raises on purpose whose classes do
+    not subclass it yet (their modules belong to runner-side work)."""
+    from ..converters.common import ConversionError
+    from ..datasets.checked import DataFileError
+    from ..engine.runner import WorkDirBusyError
+    return FcnMmError, ConversionError, DataFileError, WorkDirBusyError
+
+
+def _log_file() -> Optional[str]:
+    """The file of the current MMLogger (a runner's log), if it has one."""
+    for handler in MMLogger.get_current_instance().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def one_line_errors(main: Callable) -> Callable:
+    """Make a tool's ``main`` end an expected error with one line.
+
+    The line (see :func:`expected_error_message`) goes to stderr with exit
+    status 1 (``SystemExit``); the traceback goes to the run's log file when
+    the runner has opened one, and the line names that file. Any other
+    error keeps its traceback.
+
+    Args:
+        main (Callable): The tool's ``main(argv=None)``.
+
+    Returns:
+        Callable: ``main`` with that ending.
+    """
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except Exception as error:  # noqa: B902 (re-raised unless expected)
+            message = expected_error_message(error)
+            if message is None:
+                raise
+            log_file = _log_file()
+            try:
+                if log_file is not None:
+                    with open(log_file, 'a', encoding='utf-8') as f:
+                        f.write(''.join(traceback.format_exception(error)))
+                    message += f' (traceback in {log_file})'
+            except OSError:  # the full disk that stopped the run
+                pass
+            raise SystemExit(message) from None
+
+    return wrapped

@@ -1,22 +1,36 @@
-"""Checks before a run starts: the schedule fits the run, the files exist.
+"""Checks before a run starts: the schedule fits the run, the files exist,
+every keyword argument of the config reaches a class that takes it.
 
 Without them a run fails minutes in with ``train.txt`` or ``checkpoint ...
-can not be found`` and no word of where the file comes from, or it trains
-with a learning rate that never decays because ``train_cfg.max_iters`` was
-changed and the ``PolyLR`` still ends at the old count.
+can not be found`` and no word of where the file comes from, trains with a
+learning rate that never decays because ``train_cfg.max_iters`` was changed
+and the ``PolyLR`` still ends at the old count, or runs until its first save
+and dies there with ``unexpected keyword argument 'intervall'`` (mmengine's
+``CheckpointHook`` hands its unknown arguments to ``save_checkpoint``).
 """
+import difflib
+import inspect
 import logging
 import os.path as osp
-from typing import Iterator, List, Optional, Tuple
+from typing import (Callable, Dict, FrozenSet, Iterator, List, Optional,
+                    Tuple)
 
 from mmengine.config import Config, ConfigDict
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
+from mmengine.registry import (DATA_SAMPLERS, FUNCTIONS, HOOKS,
+                               OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
+                               Registry)
+from mmengine.runner import Runner
+from torch.utils.data import DataLoader
 
+from ..errors import ConfigArgumentError, ConfigError
 from .pretrained import pretrained_for_path
 
 __all__ = [
-    'check_data', 'check_test_inputs', 'check_training_inputs',
-    'follow_max_iters', 'missing_inputs', 'pretrained_into_init_cfg'
+    'check_config_arguments', 'check_data', 'check_test_inputs',
+    'check_training_inputs', 'follow_max_iters', 'missing_inputs',
+    'pretrained_into_init_cfg'
 ]
 
 VOC_URL = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
@@ -44,7 +58,8 @@ def follow_max_iters(cfg: Config) -> List[str]:
         list[str]: One line per scheduler moved, also logged.
 
     Raises:
-        ValueError: A scheduler begins at or after ``max_iters``.
+        ConfigError: A scheduler begins at or after ``max_iters`` (a
+            ``ValueError``).
     """
     train_cfg, schedulers = cfg.get('train_cfg'), cfg.get('param_scheduler')
     if (cfg.get('follow_max_iters', True) is False or not train_cfg
@@ -57,7 +72,7 @@ def follow_max_iters(cfg: Config) -> List[str]:
                if not s.get('by_epoch', True) and 'end' in s]
     for scheduler in by_iter:
         if scheduler.get('begin', 0) >= max_iters:
-            raise ValueError(
+            raise ConfigError(
                 f"param_scheduler {scheduler.type} begins at iteration "
                 f"{scheduler.get('begin', 0)}, but train_cfg.max_iters is "
                 f'{max_iters}; shorten its begin/end or train longer')
@@ -216,3 +231,234 @@ def _raise(problems: List[str]) -> None:
     if problems:
         raise FileNotFoundError('\n'.join(['the run needs files that are '
                                            'missing:'] + problems))
+
+
+# Keys that mmengine 0.10.7's runner itself reads from an entry before it
+# builds the class: a hook's priority (Runner.register_hook), a scheduler's
+# convert_to_iter_based (ParamScheduler.build_iter_from_epoch), the
+# dataloader keys Runner.build_dataloader pops, and the keys
+# build_optim_wrapper pops for its DefaultOptimWrapperConstructor.
+RUNNER_HOOK_KEYS = frozenset({'priority'})
+RUNNER_SCHEDULER_KEYS = frozenset({'convert_to_iter_based'})
+RUNNER_DATALOADER_KEYS = frozenset({
+    'dataset', 'sampler', 'batch_sampler', 'collate_fn', 'worker_init_fn',
+    'num_batch_per_epoch', 'disable_subprocess_warning'
+})
+RUNNER_OPTIM_WRAPPER_KEYS = frozenset({'constructor', 'paramwise_cfg'})
+# What DefaultOptimWrapperConstructor.add_params reads from paramwise_cfg.
+PARAMWISE_KEYS = frozenset({
+    'custom_keys', 'bias_lr_mult', 'bias_decay_mult', 'norm_decay_mult',
+    'dwconv_decay_mult', 'flat_decay_mult', 'bypass_duplicate',
+    'dcn_offset_lr_mult'
+})
+# The arguments CheckpointHook passes to Runner.save_checkpoint itself; its
+# **kwargs (stored as self.args) go there too, and only at the first save.
+_SAVE_CHECKPOINT_PASSED = frozenset({
+    'self', 'out_dir', 'filename', 'file_client_args', 'save_optimizer',
+    'save_param_scheduler', 'meta', 'by_epoch', 'backend_args'
+})
+
+
+def _parameters(func: Callable) -> Optional[Tuple[FrozenSet[str], bool]]:
+    """(names that ``func`` takes by keyword, whether it takes **kwargs), or
+    None when Python cannot read its signature (a C function)."""
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    names = frozenset(
+        p.name for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) - {'self'}
+    return names, any(p.kind == p.VAR_KEYWORD for p in parameters)
+
+
+def _save_checkpoint_keywords() -> FrozenSet[str]:
+    names, _ = _parameters(Runner.save_checkpoint)
+    return names - _SAVE_CHECKPOINT_PASSED
+
+
+# Classes whose **kwargs go somewhere other than a base class's __init__.
+_KWARGS_GO_TO: Dict[type, Callable[[], FrozenSet[str]]] = {
+    CheckpointHook: _save_checkpoint_keywords
+}
+
+
+def accepted_keywords(target: Callable) -> Optional[FrozenSet[str]]:
+    """The keyword arguments a registered class (or function) accepts.
+
+    A class's ``__init__`` that takes ``**kwargs`` is followed up its MRO to
+    the base ``__init__`` that names them, as ``super().__init__(**kwargs)``
+    passes them (``PolyLR`` -> ``PolyParamScheduler``, ``AmpOptimWrapper`` ->
+    ``OptimWrapper``); ``CheckpointHook``'s go to ``Runner.save_checkpoint``.
+
+    Args:
+        target (Callable): The class or function.
+
+    Returns:
+        frozenset[str], optional: The names; None when ``**kwargs`` reach no
+        ``__init__`` that names them, so that any name may be valid.
+    """
+    if not inspect.isclass(target):
+        params = _parameters(target)
+        return None if params is None or params[1] else params[0]
+    accepted, takes_kwargs = set(), False
+    for klass in target.__mro__:
+        init = vars(klass).get('__init__')
+        if init is None:
+            continue
+        if klass is object:  # takes nothing; **kwargs reaching it: unknown
+            return None if takes_kwargs else frozenset(accepted)
+        params = _parameters(init)
+        if params is None:
+            return None
+        accepted |= params[0]
+        if klass in _KWARGS_GO_TO:
+            return frozenset(accepted | _KWARGS_GO_TO[klass]())
+        if not params[1]:
+            return frozenset(accepted)
+        takes_kwargs = True
+    return None
+
+
+def _resolve(registry: Registry, type_, scope: Optional[str]):
+    """The class (or function) that ``registry`` builds for ``type_`` in
+    ``scope``, as the runner would; None when it is not registered."""
+    if not isinstance(type_, str):
+        return type_
+    with registry.switch_scope_and_registry(scope) as scoped:
+        return scoped.get(type_)
+
+
+class _ArgumentCheck:
+    """Collects unknown keys and the entries it could not check."""
+
+    def __init__(self, scope: Optional[str]) -> None:
+        self.scope = scope
+        self.problems: List[str] = []
+        self.skipped: List[str] = []
+
+    def entry(self, path: str, entry, registry: Registry, *,
+              default_type: Optional[str] = None,
+              runner_keys: FrozenSet[str] = frozenset()) -> None:
+        """Check one ``dict(type=..., **kwargs)`` entry at config key
+        ``path``; ``runner_keys`` are read by the runner itself."""
+        if not isinstance(entry, dict):
+            return
+        type_ = entry.get('type', default_type)
+        if type_ is None:
+            return  # mmengine's builder names a missing type itself
+        # Entries from mmseg:: bases carry the scope they were written in.
+        target = _resolve(registry, type_, entry.get('_scope_', self.scope))
+        if target is None:
+            self.skipped.append(f'{path}: {type_!r} is not registered in '
+                                f'{registry.name} (the runner will say so)')
+            return
+        name = getattr(target, '__name__', str(type_))
+        accepted = accepted_keywords(target)
+        if accepted is None:
+            self.skipped.append(f'{path}: {name} takes **kwargs that no base '
+                                'class names, so any key may be valid')
+            return
+        valid = accepted | runner_keys
+        self.problems += [
+            _unknown(path, key, name, valid) for key in entry
+            if key not in ('type', '_scope_') and key not in valid
+        ]
+
+    def keys(self, path: str, entry, valid: FrozenSet[str],
+             owner: str) -> None:
+        """Check a plain dict of options (no ``type``) against ``valid``."""
+        if isinstance(entry, dict):
+            self.problems += [
+                _unknown(path, key, owner, valid) for key in entry
+                if key != '_scope_' and key not in valid
+            ]
+
+
+def _unknown(path: str, key: str, owner: str, valid) -> str:
+    close = difflib.get_close_matches(key, sorted(valid), n=1)
+    fix = (f'did you mean {path}.{close[0]}?' if close else
+           f'{owner} takes {", ".join(sorted(valid))}')
+    return f'{path}.{key}: {owner} has no argument {key!r}; {fix}'
+
+
+def check_config_arguments(cfg: Config) -> List[str]:
+    """Check every keyword argument of the run's hooks, optimizer, optimizer
+    wrapper, schedulers and dataloaders against what its class takes.
+
+    Runs before anything is built, so that a typo (``intervall``,
+    ``max_keep_ckpt``, ``momentun``) stops the run at its start, naming the
+    config key and the closest valid one, instead of at the first checkpoint
+    (mmengine's ``CheckpointHook`` passes unknown keys on to
+    ``save_checkpoint``) or the first iteration. Classes are found in the
+    registries of the config's ``default_scope``, as the runner finds them.
+
+    Args:
+        cfg (Config): The run's config (``--cfg-options`` merged).
+
+    Returns:
+        list[str]: The entries that could not be checked and why (a type
+        that is not registered, a class taking ``**kwargs`` that no base
+        names); also logged.
+
+    Raises:
+        ConfigArgumentError: Names every unknown key and its closest valid
+            spelling.
+    """
+    check = _ArgumentCheck(cfg.get('default_scope'))
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        check.entry(f'default_hooks.{name}', hook, HOOKS,
+                    runner_keys=RUNNER_HOOK_KEYS)
+    for i, hook in enumerate(cfg.get('custom_hooks') or []):
+        check.entry(f'custom_hooks[{i}]', hook, HOOKS,
+                    runner_keys=RUNNER_HOOK_KEYS)
+    _check_optim_wrapper(check, cfg.get('optim_wrapper'))
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict) and 'type' in schedulers:
+        schedulers = [schedulers]
+    if isinstance(schedulers, dict):  # one list per optimizer
+        named = [(f'param_scheduler.{k}', v) for k, v in schedulers.items()]
+    else:
+        named = [('param_scheduler', schedulers)]
+    for prefix, entries in named:
+        entries = [entries] if isinstance(entries, dict) else entries or []
+        for i, scheduler in enumerate(entries):
+            check.entry(f'{prefix}[{i}]', scheduler, PARAM_SCHEDULERS,
+                        runner_keys=RUNNER_SCHEDULER_KEYS)
+    loader_keys = accepted_keywords(DataLoader) | RUNNER_DATALOADER_KEYS
+    for split in ('train', 'val', 'test'):
+        path, loader = f'{split}_dataloader', cfg.get(f'{split}_dataloader')
+        if not isinstance(loader, dict):
+            continue
+        check.keys(path, loader, loader_keys, 'the runner\'s DataLoader')
+        for key in ('sampler', 'batch_sampler'):
+            check.entry(f'{path}.{key}', loader.get(key), DATA_SAMPLERS)
+        for key in ('collate_fn', 'worker_init_fn'):
+            check.entry(f'{path}.{key}', loader.get(key), FUNCTIONS)
+    for line in check.skipped:
+        print_log(f'config check: not checked: {line}', logger='current',
+                  level=logging.INFO)
+    if check.problems:
+        raise ConfigArgumentError('\n'.join(
+            ['the config passes arguments that their classes do not take '
+             '(each would fail when its class is built, a checkpoint hook '
+             'only at the first save):'] + [f'  {p}' for p in check.problems]
+            + ['fix them in the config or in --cfg-options']))
+    return check.skipped
+
+
+def _check_optim_wrapper(check: _ArgumentCheck, wrapper) -> None:
+    if not isinstance(wrapper, dict):
+        return
+    constructor = wrapper.get('constructor', 'DefaultOptimWrapperConstructor')
+    if constructor == 'DefaultOptimWrapperConstructor':
+        check.entry('optim_wrapper', wrapper, OPTIM_WRAPPERS,
+                    default_type='OptimWrapper',
+                    runner_keys=RUNNER_OPTIM_WRAPPER_KEYS)
+        check.keys('optim_wrapper.paramwise_cfg', wrapper.get('paramwise_cfg'),
+                   PARAMWISE_KEYS, 'DefaultOptimWrapperConstructor')
+    else:
+        check.skipped.append(f'optim_wrapper: the constructor {constructor} '
+                             'may read any key')
+    check.entry('optim_wrapper.optimizer', wrapper.get('optimizer'),
+                OPTIMIZERS)

@@ -4,22 +4,32 @@ The options and their meaning follow mmseg 1.x's own tools (``--work-dir``,
 ``--cfg-options``, ``--launcher``, ``--amp``, ``--resume``, ``--out``,
 ``--show-dir``, ``--tta``), so users' habits carry over.
 """
+import errno
+import fcntl
 import logging
 import os
 import os.path as osp
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..engine.console import filter_upstream_warnings
-from .preflight import follow_max_iters, pretrained_into_init_cfg
+from ..errors import ConfigError, FcnMmError, MissingConfigKeyError
+from .preflight import (check_config_arguments, follow_max_iters,
+                        pretrained_into_init_cfg)
 
 __all__ = [
     'load_run_config', 'enable_amp', 'drop_training', 'enable_test_outputs',
-    'enable_tta', 'missing_file'
+    'enable_tta', 'missing_file', 'claim_output_dir', 'OutputDirError'
 ]
+
+OUT_LOCK = '.fcn_mm_out.lock'  # held in --out by the run writing there
+# Where each launcher puts the global rank before mmengine sets RANK (as
+# fcn_mm.engine.runner.lock_work_dir reads it).
+_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
+_held_locks: List[int] = []  # descriptors kept open until the process ends
 
 
 def missing_file(path: str) -> Optional[str]:
@@ -67,7 +77,10 @@ def load_run_config(config: str,
     learning-rate schedules are made to end at ``train_cfg.max_iters``
     (:func:`fcn_mm.apis.preflight.follow_max_iters`), mmseg 0.x's
     ``model.pretrained`` becomes the backbone's ``init_cfg``
-    (:func:`~fcn_mm.apis.preflight.pretrained_into_init_cfg`); known upstream
+    (:func:`~fcn_mm.apis.preflight.pretrained_into_init_cfg`) and every
+    keyword argument of the hooks, optimizer, schedulers and dataloaders is
+    checked against its class
+    (:func:`~fcn_mm.apis.preflight.check_config_arguments`); known upstream
     warnings are filtered (:mod:`fcn_mm.engine.console`).
 
     Args:
@@ -83,6 +96,8 @@ def load_run_config(config: str,
 
     Raises:
         FileNotFoundError: ``config`` is not a file.
+        ConfigArgumentError: An entry passes a keyword argument that its
+            class does not take; names the key and the closest valid one.
     """
     problem = missing_file(config)
     if problem:
@@ -100,6 +115,7 @@ def load_run_config(config: str,
         cfg.merge_from_dict(cfg_options)
     follow_max_iters(cfg)
     pretrained_into_init_cfg(cfg)
+    check_config_arguments(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -121,8 +137,8 @@ def enable_amp(cfg: Config, *, cuda: Optional[bool] = None) -> None:
             (``torch.cuda.is_available()``).
 
     Raises:
-        ValueError: The optimizer wrapper is not ``OptimWrapper`` and not
-            already a mixed-precision one.
+        ConfigError: The optimizer wrapper is not ``OptimWrapper`` and not
+            already a mixed-precision one (a ``ValueError``).
     """
     wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper_type in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
@@ -133,7 +149,7 @@ def enable_amp(cfg: Config, *, cuda: Optional[bool] = None) -> None:
         cuda = torch.cuda.is_available()
     amp_type = 'AmpOptimWrapper' if cuda else 'CPUAmpOptimWrapper'
     if wrapper_type != 'OptimWrapper':
-        raise ValueError(
+        raise ConfigError(
             f'--amp turns optim_wrapper type OptimWrapper into {amp_type}, '
             f'but the config has {wrapper_type!r}; set optim_wrapper.type='
             f'{amp_type} in the config instead.')
@@ -173,8 +189,8 @@ def enable_test_outputs(cfg: Config,
             ``vis_data/vis_image/``. Defaults to None (nothing painted).
 
     Raises:
-        KeyError: ``show_dir`` is given but the config has no
-            ``default_hooks.visualization``.
+        MissingConfigKeyError: ``show_dir`` is given but the config has no
+            ``default_hooks.visualization`` (a ``KeyError``).
     """
     if out is not None:
         cfg.test_evaluator['output_dir'] = out
@@ -184,7 +200,7 @@ def enable_test_outputs(cfg: Config,
             cfg.test_evaluator['type'] = 'AtomicIoUMetric'
     if show_dir is not None:
         if 'visualization' not in cfg.default_hooks:
-            raise KeyError(
+            raise MissingConfigKeyError(
                 '--show-dir needs default_hooks.visualization in the config, '
                 "e.g. visualization=dict(type='SegVisualizationHook')")
         cfg.default_hooks.visualization.draw = True
@@ -208,13 +224,67 @@ def enable_tta(cfg: Config) -> None:
             ``cfg.tta_pipeline`` and its model is wrapped in ``cfg.tta_model``.
 
     Raises:
-        KeyError: The config lacks ``tta_pipeline`` or ``tta_model``.
+        MissingConfigKeyError: The config lacks ``tta_pipeline`` or
+            ``tta_model`` (a ``KeyError``).
     """
     missing = [key for key in ('tta_pipeline', 'tta_model') if key not in cfg]
     if missing:
-        raise KeyError(f'--tta needs {" and ".join(missing)} in the config; '
-                       "inherit configs/_base_/datasets/voc12_aug.py and "
-                       "mmseg's default_runtime.py, or define them.")
+        raise MissingConfigKeyError(
+            f'--tta needs {" and ".join(missing)} in the config; inherit '
+            "configs/_base_/datasets/voc12_aug.py and mmseg's "
+            'default_runtime.py, or define them.')
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model
+
+
+class OutputDirError(FcnMmError, FileExistsError):
+    """An output folder holds another run's files, or another run writes
+    there now."""
+
+
+def claim_output_dir(out: str, *, overwrite: bool = False) -> None:
+    """Hold ``out`` for this run's predictions until the process ends.
+
+    Two test runs writing PNGs of the same names into one folder would leave
+    a mix of both. The folder is locked (``fcntl.lockf`` on
+    ``<out>/.fcn_mm_out.lock``, released by the kernel however the process
+    ends), and a folder that already holds files is refused unless
+    ``overwrite``. Only the process of global rank 0 checks and locks.
+
+    Args:
+        out (str): The ``--out`` folder; created if missing.
+        overwrite (bool): Write into a folder that holds files (files of the
+            same names are replaced, others kept). Defaults to False.
+
+    Raises:
+        OutputDirError: Another live run holds ``out`` (named by PID), or
+            ``out`` holds files and ``overwrite`` is False.
+    """
+    rank = next((os.environ[v] for v in _RANK_VARIABLES if v in os.environ),
+                '0')
+    if rank != '0':
+        return
+    os.makedirs(out, exist_ok=True)
+    path = osp.join(out, OUT_LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.pread(fd, 32, 0).decode(errors='replace').strip()
+        os.close(fd)
+        if error.errno not in (errno.EACCES, errno.EAGAIN):
+            raise
+        raise OutputDirError(
+            f'--out {out} is in use by another run (PID {holder or "unknown"}'
+            f', see {path}); wait for it, or give another --out') from None
+    existing = sorted(e for e in os.listdir(out) if e != OUT_LOCK)
+    if existing and not overwrite:
+        os.close(fd)
+        raise OutputDirError(
+            f'--out {out} already holds {len(existing)} files (e.g. '
+            f'{existing[0]}), from an earlier run; give an empty or new '
+            'folder, or pass --overwrite to replace files of the same names')
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    _held_locks.append(fd)

@@ -6,7 +6,9 @@ import pytest
 from mmengine.config import Config
 
 from fcn_mm.apis import load_run_config
-from fcn_mm.apis.preflight import follow_max_iters, missing_inputs
+from fcn_mm.apis.preflight import (accepted_keywords, check_config_arguments,
+                                   follow_max_iters, missing_inputs)
+from fcn_mm.errors import ConfigArgumentError
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT = str(REPO / 'configs' / 'fcn8s_voc_aug.py')
@@ -131,3 +133,118 @@ def test_mmseg_0x_model_pretrained_becomes_the_backbone_init_cfg(recwarn):
     assert not [w for w in recwarn if 'pretrained' in str(w.message)]
     unchanged = load_run_config(PRODUCT)
     assert 'pretrained' not in unchanged.model
+
+
+DEMO = str(REPO / 'configs' / 'demo' /
+           'fcn8s_vgg16-tiny_1xb8-300it_voc12aug-96x96.py')
+
+
+@pytest.mark.parametrize('options, key, closest', [
+    # mmengine's CheckpointHook would keep these until its first save.
+    ({'default_hooks.checkpoint.intervall': 2},
+     'default_hooks.checkpoint.intervall', 'interval'),
+    ({'default_hooks.checkpoint.max_keep_ckpt': 1},
+     'default_hooks.checkpoint.max_keep_ckpt', 'max_keep_ckpts'),
+    ({'default_hooks.logger.intreval': 5},
+     'default_hooks.logger.intreval', 'interval'),
+    ({'custom_hooks': [dict(type='NonFiniteGuardHook', max_skip=1)]},
+     'custom_hooks[0].max_skip', 'max_skips'),
+    ({'optim_wrapper.optimizer.weight_decy': 0.1},
+     'optim_wrapper.optimizer.weight_decy', 'weight_decay'),
+    ({'optim_wrapper.optimizer': dict(type='SGD', lr=0.1, momentun=0.9)},
+     'optim_wrapper.optimizer.momentun', 'momentum'),
+    ({'optim_wrapper.clip_gard': dict(max_norm=1.0)},
+     'optim_wrapper.clip_gard', 'clip_grad'),
+    ({'optim_wrapper.paramwise_cfg': dict(bias_lr_mul=2.0)},
+     'optim_wrapper.paramwise_cfg.bias_lr_mul', 'bias_lr_mult'),
+    ({'param_scheduler.0.powr': 0.9}, 'param_scheduler[0].powr', 'power'),
+    ({'train_dataloader.num_worker': 2}, 'train_dataloader.num_worker',
+     'num_workers'),
+    ({'val_dataloader.batchsize': 2}, 'val_dataloader.batchsize',
+     'batch_size'),
+    ({'train_dataloader.sampler.shufle': True},
+     'train_dataloader.sampler.shufle', 'shuffle'),
+])
+def test_a_typo_stops_the_run_at_its_start(options, key, closest):
+    with pytest.raises(ConfigArgumentError) as info:
+        load_run_config(DEMO, cfg_options=options)
+    message = str(info.value)
+    prefix = key.rsplit('.', 1)[0]
+    assert f"{key}: " in message
+    assert f'did you mean {prefix}.{closest}?' in message
+    assert message.count('did you mean') == 1  # only the typo
+
+
+def test_every_typo_is_listed_and_a_far_one_lists_the_valid_keys():
+    with pytest.raises(ConfigArgumentError) as info:
+        load_run_config(DEMO, cfg_options={
+            'default_hooks.checkpoint.intervall': 2,
+            'optim_wrapper.optimizer.zzz': 1})
+    lines = str(info.value).splitlines()
+    assert len(lines) == 4 and lines[-1].startswith('fix them in the config')
+    far = next(line for line in lines if '.zzz' in line)
+    assert "AdamW has no argument 'zzz'; AdamW takes " in far
+    assert 'betas' in far and 'weight_decay' in far
+
+
+def test_the_runner_keys_and_amp_pass():
+    cfg = load_run_config(DEMO, cfg_options={
+        'default_hooks.checkpoint.priority': 'VERY_LOW',
+        'param_scheduler.0.convert_to_iter_based': False,
+        'optim_wrapper.type': 'CPUAmpOptimWrapper',
+        'optim_wrapper.accumulative_counts': 2,
+        'train_dataloader.num_batch_per_epoch': 2})
+    assert check_config_arguments(cfg) == []
+
+
+def _one_config_per_folder():
+    """The first config of each folder of configs/ (the others differ in
+    models and schedule lengths, not in the classes checked here)."""
+    first = {}
+    for path in sorted((REPO / 'configs').rglob('*.py')):
+        if '_base_' not in path.parts:
+            first.setdefault(path.parent, str(path))
+    return sorted(first.values())
+
+
+@pytest.mark.parametrize('config', _one_config_per_folder())
+def test_the_configs_pass_and_are_checked_whole(config):
+    # Nothing skipped: every class the configs name takes known arguments.
+    assert check_config_arguments(Config.fromfile(config)) == []
+
+
+def test_kwargs_are_followed_to_the_base_that_names_them():
+    from mmengine.hooks import CheckpointHook
+    from mmengine.optim import AmpOptimWrapper, PolyLR
+
+    from fcn_mm.engine import AtomicCheckpointHook
+    assert {'power', 'eta_min', 'begin', 'end', 'by_epoch'} <= \
+        accepted_keywords(PolyLR)
+    assert {'loss_scale', 'dtype', 'clip_grad', 'accumulative_counts'} <= \
+        accepted_keywords(AmpOptimWrapper)
+    # CheckpointHook's **kwargs go to Runner.save_checkpoint, which takes
+    # none beyond what the hook passes itself (mmengine 0.10.7).
+    assert accepted_keywords(AtomicCheckpointHook) == \
+        accepted_keywords(CheckpointHook)
+    assert 'interval' in accepted_keywords(CheckpointHook)
+    assert 'intervall' not in accepted_keywords(CheckpointHook)
+
+
+class _TakesAnything:
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+def test_kwargs_no_base_names_are_skipped_with_the_reason():
+    from mmengine.registry import HOOKS
+    assert accepted_keywords(_TakesAnything) is None
+    name = 'FcnMmTestTakesAnythingHook'
+    HOOKS.register_module(name=name, module=_TakesAnything)
+    try:
+        cfg = Config(dict(custom_hooks=[dict(type=name, whatever=1)]))
+        skipped = check_config_arguments(cfg)
+    finally:
+        HOOKS._module_dict.pop(name)
+    assert skipped == [f'custom_hooks[0]: _TakesAnything takes **kwargs '
+                       'that no base class names, so any key may be valid']

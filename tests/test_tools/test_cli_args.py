@@ -161,14 +161,21 @@ def test_runner_type_picks_a_registered_runner():
 
     class _RecordingRunner:
 
+        def __init__(self, work_dir):
+            self.work_dir, self.hooks = work_dir, []
+
         @classmethod
         def from_cfg(cls, cfg):
-            return ('built', cfg.work_dir)
+            return cls(cfg.work_dir)
+
+        def register_hook(self, hook):  # build_runner adds fcn_mm's hooks
+            self.hooks.append(hook)
 
     RUNNERS.register_module(name='_FcnMmRecordingRunner',
                             module=_RecordingRunner)
     try:
         cfg = Config(dict(runner_type='_FcnMmRecordingRunner', work_dir='w'))
-        assert build_runner(cfg) == ('built', 'w')
+        runner = build_runner(cfg)
+        assert type(runner) is _RecordingRunner and runner.work_dir == 'w'
     finally:
         RUNNERS._module_dict.pop('_FcnMmRecordingRunner')
