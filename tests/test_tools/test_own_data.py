@@ -163,3 +163,24 @@ def test_binary_masks_saved_as_0_255_train_with_label_map(tmp_path, run_tool):
     assert report['labelled'] == [sum(int((m == 0).sum()) for m in masks),
                                   sum(int((m == 255).sum()) for m in masks)]
     assert None not in report['IoU'] and None not in report['Acc']
+
+
+@pytest.mark.slow  # resolving the mmseg:: bases takes 13 s on a busy machine
+def test_without_split_files_every_image_is_used(tmp_path, mmseg_scope):
+    # The example with its ann_file lines taken out: no VOC split file or
+    # suffix stays behind (they did: ImageSets/Segmentation/val.txt).
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+    root = tmp_path / 'data' / 'my_dataset'
+    make_own_dataset(root)
+    config = tmp_path / 'no_splits.py'
+    config.write_text(re.sub(r"ann_file='splits/\w+\.txt', ", '',
+                             EXAMPLE.read_text()).replace(
+                                 "'../fcn8s_voc_aug.py'",
+                                 repr(str(REPO / 'configs/fcn8s_voc_aug.py'))))
+    cfg = Config.fromfile(config)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader):
+        assert 'ann_file' not in loader.dataset
+        loader.dataset.data_root = str(root)
+        dataset = DATASETS.build(loader.dataset)
+        assert len(dataset) == 15 == len(list((root / 'images').iterdir()))
