@@ -179,8 +179,8 @@ class _CheckedMixin:
             split = None
         data_list = super().load_data_list()
         if not data_list:
-            found = sorted({osp.splitext(n)[1] for n in os.listdir(img_dir)}
-                           ) if osp.isdir(img_dir) else []
+            names = os.listdir(img_dir) if osp.isdir(img_dir) else []
+            found = sorted({osp.splitext(name)[1] for name in names})
             raise DataFileError(
                 f'no images with img_suffix={self.img_suffix!r} in '
                 f'{img_dir} (suffixes found there: {found}): check '
