@@ -15,6 +15,29 @@ from PIL import Image
 
 PathLike = Union[str, os.PathLike]
 TMP_SUFFIX = '.fcn_mm_tmp'
+# Longest file name, in bytes, on ext4, xfs, btrfs and tmpfs (NAME_MAX).
+NAME_MAX = 255
+
+
+def temporary_name(name: str, tag: str = '') -> str:
+    """A hidden temporary name for ``name`` in the same folder.
+
+    ``.<name>.<tag><8 random hex digits>.fcn_mm_tmp``, with ``<name>`` cut
+    so that the whole stays within :data:`NAME_MAX` bytes: a legal final name
+    of 229 characters must not fail on its temporary (``Errno 36``).
+
+    Args:
+        name (str): The final file name (no folder).
+        tag (str): See :func:`atomic_write`.
+
+    Returns:
+        str: The temporary file name.
+    """
+    rest = f'.{tag}{uuid.uuid4().hex[:8]}{TMP_SUFFIX}'
+    budget = NAME_MAX - 1 - len(rest.encode())
+    # Cut in bytes, dropping a character that the cut splits.
+    kept = name.encode()[:max(budget, 0)].decode(errors='ignore')
+    return f'.{kept}{rest}'
 
 
 def atomic_write(path: PathLike,
@@ -42,8 +65,7 @@ def atomic_write(path: PathLike,
             content.
     """
     folder, name = osp.split(osp.abspath(path))
-    tmp_path = osp.join(folder,
-                        f'.{name}.{tag}{uuid.uuid4().hex[:8]}{TMP_SUFFIX}')
+    tmp_path = osp.join(folder, temporary_name(name, tag))
     try:
         # Unlike tempfile.mkstemp (mode 0600) this honours the umask, so the
         # final file gets the permissions a plain open() would give it.

@@ -16,6 +16,7 @@ import sys
 from mmengine.config import Config
 from mmengine.utils import ProgressBar
 
+from fcn_mm.apis.cli import expected_error_message, one_line_errors
 from fcn_mm.apis.fast_inference import (FastInferenceSegmentor,
                                         add_fast_path_argument)
 from fcn_mm.apis.inference import (collect_images, load_model,
@@ -63,6 +64,7 @@ def build_segmenter(args: argparse.Namespace):
     return mmseg_segmenter(model), meta
 
 
+@one_line_errors  # expected errors end in one line, see fcn_mm.apis.cli
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -78,7 +80,8 @@ def main(argv=None) -> int:
                 opacity=args.opacity, save_index=args.save_index):
             bar.update()
     except (OSError, ValueError) as error:  # a full disk names the file
-        sys.exit(f'\nerror: {error}')
+        # On a line of its own, after the progress bar.
+        sys.exit('\n' + (expected_error_message(error) or f'error: {error}'))
     print(f'\n{len(images)} images -> {args.out_dir}')
     return 0
 

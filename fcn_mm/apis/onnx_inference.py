@@ -5,6 +5,8 @@ PyTorch; the graph of :mod:`fcn_mm.apis.export` normalises and segments; the
 logits are resized back to the original image as mmseg's
 ``postprocess_result`` does, so the labels are those of ``inference_model``.
 """
+import copy
+from types import SimpleNamespace
 from typing import Optional
 
 import numpy as np
@@ -15,9 +17,48 @@ from mmengine.registry import init_default_scope
 from mmseg.models.utils import resize
 from mmseg.registry import DATASETS
 
+from ..errors import ConfigError
 from .export import onnx_session
 
-__all__ = ['OnnxSegmentor']
+__all__ = ['OnnxSegmentor', 'dataset_meta']
+
+
+def dataset_meta(cfg: Config) -> dict:
+    """The classes and palette of a config's test dataset, as mmseg's dataset
+    derives them, without reading its files.
+
+    The dataset class's ``METAINFO`` updated with the config's ``metainfo``
+    (how the own-data recipe names its classes), a subset of the classes
+    getting their palette entries and a missing palette mmseg's seeded one,
+    as ``BaseSegDataset.__init__`` does (mmseg 1.2.2).
+
+    Args:
+        cfg (Config): A config with ``test_dataloader.dataset`` (a wrapper
+            such as ``ConcatDataset`` gives its first dataset's).
+
+    Returns:
+        dict: With ``classes`` and ``palette``.
+
+    Raises:
+        ConfigError: The config gives no classes for its test dataset (a
+            ``ValueError``).
+    """
+    dataset = cfg.test_dataloader.dataset
+    while 'datasets' in dataset or 'dataset' in dataset:  # wrappers
+        dataset = dataset['datasets'][0] if 'datasets' in dataset \
+            else dataset['dataset']
+    dataset_cls = DATASETS.get(dataset.type)
+    meta = dataset_cls._load_metainfo(copy.deepcopy(dataset.get('metainfo')))
+    if not meta.get('classes'):
+        raise ConfigError(
+            f'test_dataloader.dataset ({dataset.type}) of the config names no '
+            "classes; give them as its metainfo=dict(classes=(...), "
+            'palette=[...]), as in configs/custom/')
+    label_map = dataset_cls.get_label_map(meta['classes'])
+    # _update_palette reads only these two attributes of the dataset.
+    meta['palette'] = dataset_cls._update_palette(
+        SimpleNamespace(_metainfo=meta, label_map=label_map))
+    return meta
 
 
 class OnnxSegmentor:
@@ -53,8 +94,7 @@ class OnnxSegmentor:
         pipeline[0] = dict(type='LoadImageFromNDArray')
         self.pipeline = Compose(pipeline)
         self.align_corners = cfg.model.decode_head.get('align_corners', False)
-        dataset = DATASETS.get(cfg.test_dataloader.dataset.type)
-        self.dataset_meta = dict(getattr(dataset, 'METAINFO', {}))
+        self.dataset_meta = dataset_meta(cfg)
 
     def logits(self, image: np.ndarray) -> torch.Tensor:
         """(1, K, H, W) float32 logits at the size of ``image``, an (H, W, 3)
