@@ -142,10 +142,6 @@ def expected_error_message(error: BaseException) -> Optional[str]:
         if not (isinstance(error, FileNotFoundError)
                 or error.errno in EXPECTED_ERRNOS):
             return None
-        if error.strerror:  # str() would add '[Errno 28]' and quotes
-            paths = [p for p in (error.filename, error.filename2)
-                     if p is not None]
-            return 'error: ' + ': '.join([error.strerror] + list(map(str, paths)))
     elif isinstance(error, (KeyError, AttributeError)) and not isinstance(
             error, FcnMmError):
         if not _raised_in(error, _CONFIG_ERROR_MODULES):

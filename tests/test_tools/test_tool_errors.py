@@ -34,7 +34,8 @@ def _ends_with(error):
 ])
 def test_a_refused_write_is_one_line_naming_the_path(code, text):
     error = OSError(code, os.strerror(code), '/runs/w/iter_2.pth')
-    assert _ends_with(error) == f'error: {text}: /runs/w/iter_2.pth'
+    assert _ends_with(error) == \
+        f"error: [Errno {code}] {text}: '/runs/w/iter_2.pth'"
 
 
 def test_fcn_mm_errors_and_registry_mistakes_are_one_line(mmseg_scope):
