@@ -219,7 +219,9 @@ def test_saved_checkpoint_loads_weights_only_through_mmengine(tmp_path):
     state_dict, info = convert_torchfcn(source.state_dict())
     path = tmp_path / 'sub' / 'fcn32s.pth'
     save_checkpoint(state_dict, str(path), meta=info)
-    assert sorted(p.name for p in path.parent.iterdir()) == ['fcn32s.pth']
+    # The checkpoint and its sha256 sidecar, no temporaries.
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        'fcn32s.pth', 'fcn32s.pth.sha256']
     checkpoint = torch.load(path, weights_only=True)
     assert checkpoint['meta']['variant'] == 'fcn32s'
     model = fcn_mm_model('fcn32s', info['cfg_options'])
