@@ -13,15 +13,27 @@ changes: nccl and mmengine's own path.
 On CPU and CUDA alike, a worker that torchrun started ends with it
 (:func:`end_with_launcher`): torchrun starts each worker in a session of its
 own, so when the agent is killed outright nothing else stops them.
+
+A rank that stops answering (stopped, swapping, hung in I/O) used to hang
+the others for torch's 30 minutes and then end them with gloo's "Timed out
+waiting 1800000ms for recv operation to complete", which names no rank.
+Every collective now waits ``env_cfg.dist_cfg.timeout`` seconds
+(:data:`DEFAULT_TIMEOUT`); when a training step's collective times out on
+CPU, the live ranks meet at ``torch.distributed.monitored_barrier`` on a
+group of their own (the timed-out group is closed by then) and the step
+raises :class:`StalledRankError` naming the rank, host and PID that did not
+answer.
 """
 import ctypes
 import datetime
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import torch
 import torch.distributed as dist
@@ -34,11 +46,35 @@ from torch import nn
 from .sync_bn import CPUSyncBatchNorm
 
 __all__ = [
-    'CPUDistributedDataParallel', 'setup_distributed', 'init_cpu_process_group',
-    'end_with_launcher'
+    'CPUDistributedDataParallel', 'DEFAULT_TIMEOUT', 'StalledRankError',
+    'setup_distributed', 'init_cpu_process_group', 'end_with_launcher'
 ]
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+# Seconds a collective waits for the other ranks before failing: torch's own
+# default for gloo, stated here so that the README and the error can say it.
+# Long enough for rank 0 to write a large checkpoint while the others wait.
+DEFAULT_TIMEOUT = 1800.
+# Seconds the ranks that are still alive wait for each other after a timeout;
+# they time out within moments of each other, having waited in the same
+# collective.
+_ROLL_CALL_TIMEOUT = 60.
+# What gloo says when a peer did not answer or went away.
+_PEER_FAILURE = re.compile(
+    r'timed out|connection closed by peer|connection reset|pair closure',
+    re.IGNORECASE)
+
+
+class StalledRankError(RuntimeError):
+    """A collective timed out because another rank did not answer."""
+
+
+# Set by init_cpu_process_group: the group for naming stalled ranks, and
+# 'host, PID n' of every rank.
+_roll_call_group = None
+_peers: List[str] = []
+_timeout = DEFAULT_TIMEOUT
 
 
 # mmengine's Runner.wrap_model looks the type up in mmengine's root registry,
@@ -56,6 +92,55 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     def __init__(self, module: nn.Module, **kwargs) -> None:
         super().__init__(module=CPUSyncBatchNorm.convert(module), **kwargs)
+
+    def train_step(self, data, optim_wrapper):
+        """``MMDistributedDataParallel.train_step``, naming the rank that did
+        not answer when a collective fails (:class:`StalledRankError`)."""
+        try:
+            return super().train_step(data, optim_wrapper)
+        except RuntimeError as error:
+            if _roll_call_group is None or not _PEER_FAILURE.search(
+                    str(error)):
+                raise
+            message = _name_stalled_ranks(error)
+            print_log(message, logger='current', level=logging.ERROR)
+            raise StalledRankError(message) from error
+
+
+def _name_stalled_ranks(error: RuntimeError) -> str:
+    """One line saying which rank did not answer after ``error``, a failed
+    collective. Every live rank calls it: they meet at a monitored barrier
+    on a group of their own, where rank 0 learns who is missing."""
+    waited = f'{_timeout:g} s (env_cfg.dist_cfg.timeout)'
+    try:
+        dist.monitored_barrier(
+            group=_roll_call_group,
+            timeout=datetime.timedelta(
+                seconds=min(_ROLL_CALL_TIMEOUT, _timeout)),
+            wait_all_ranks=True)
+    except RuntimeError as roll_call:
+        # torch: "[Rank 0]: Ranks 1, 3 failed to pass monitoredBarrier ..."
+        failed = re.search(r'Ranks? ([\d, ]+) failed to pass monitoredBarrier',
+                           str(roll_call))
+        if failed:
+            ranks = [int(rank) for rank in failed.group(1).split(',')]
+            names = ', '.join(f'rank {rank} ({_peer(rank)})' for rank in ranks)
+            return (f'{names} did not answer within {waited}: that process '
+                    'is stopped, swapping or hung. Check it, then stop this '
+                    'run and start it again with --resume.')
+        return (f'a collective got no answer within {waited}, and rank 0 '
+                f'({_peer(0)}) did not answer either: either rank 0 is '
+                'stalled, or its log names the rank that is. Check it, then '
+                'stop this run and start it again with --resume.')
+    return (f'a collective got no answer within {waited}, yet every rank '
+            'answered afterwards: one rank was slower than that (a long '
+            'checkpoint write, a busy machine); allow more with '
+            f'env_cfg.dist_cfg.timeout. ({str(error).splitlines()[0]})')
+
+
+def _peer(rank: int) -> str:
+    """'host <name>, PID <n>' of ``rank``, as it said at the start."""
+    return _peers[rank] if rank < len(_peers) else 'host unknown'
 
 
 def _slurm_master_addr(node_list: str) -> str:
@@ -85,24 +170,30 @@ def _export_rank_env(launcher: str) -> None:
 
 
 def init_cpu_process_group(launcher: str,
-                           timeout: Optional[float] = None) -> None:
-    """Start the gloo process group for the processes ``launcher`` started.
+                           timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Start the gloo process group for the processes ``launcher`` started,
+    and a second group in which the ranks that are still alive name the
+    ones that are not after a collective timed out.
 
     Args:
         launcher (str): 'pytorch' (torchrun), 'slurm' or 'mpi'.
-        timeout (float, optional): Seconds a collective may wait for the
-            others. Defaults to None (torch's default, 30 minutes).
+        timeout (float): Seconds a collective may wait for the others.
+            Defaults to :data:`DEFAULT_TIMEOUT` (30 minutes).
     """
+    global _roll_call_group, _peers, _timeout
     _export_rank_env(launcher)
-    kwargs = {}
-    if timeout is not None:
-        kwargs['timeout'] = datetime.timedelta(seconds=timeout)
+    wait = datetime.timedelta(seconds=timeout)
     dist.init_process_group(
         backend='gloo',
         init_method='env://',
         rank=int(os.environ['RANK']),
         world_size=int(os.environ['WORLD_SIZE']),
-        **kwargs)
+        timeout=wait)
+    _timeout = float(timeout)
+    _roll_call_group = dist.new_group(backend='gloo', timeout=wait)
+    _peers = [None] * dist.get_world_size()
+    dist.all_gather_object(_peers,
+                           f'host {socket.gethostname()}, PID {os.getpid()}')
 
 
 def end_with_launcher(sig: int = signal.SIGTERM) -> None:
@@ -171,8 +262,14 @@ def setup_distributed(cfg: Config) -> None:
             f"{dist_cfg['backend']!r} (env_cfg.dist_cfg.backend).",
             logger='current', level=logging.INFO)
     dist_cfg['backend'] = 'gloo'
+    timeout = dist_cfg.setdefault('timeout', DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(
+            timeout, (int, float)) or not timeout > 0:
+        raise ValueError(
+            f'env_cfg.dist_cfg.timeout must be a number of seconds > 0, got '
+            f'{timeout!r}; e.g. --cfg-options env_cfg.dist_cfg.timeout=600')
     if not dist.is_initialized():
-        init_cpu_process_group(launcher, timeout=dist_cfg.get('timeout'))
+        init_cpu_process_group(launcher, timeout=timeout)
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
