@@ -13,7 +13,8 @@ As mmdeploy does for mmseg, the graph is the model's whole-image inference
 
 Exported with torch's ``torch.export``-based exporter; because an exporter can
 quietly fix a dimension it was told is dynamic, :func:`check_onnx` runs the
-saved graph at sizes other than the export size and compares it with PyTorch.
+saved graph at sizes other than the export size and compares it with PyTorch,
+with a tolerance derived from a float64 run (:mod:`fcn_mm.numerics`).
 """
 import logging
 import math
@@ -26,6 +27,8 @@ from torch import Tensor
 from torch.export import Dim
 
 from fcn_mm.fileio import atomic_write
+from fcn_mm.numerics import (compare_with_float64, float64_copy,
+                             max_abs_error)
 from .export_pooling import size_agnostic_pooling
 from .fast_layers import matmul_encoding
 
@@ -190,8 +193,15 @@ def check_onnx(model: Union[str, bytes],
                segmentor: EncoderDecoder,
                sizes: Sequence[Tuple[int, int]],
                *,
-               seed: int = 0) -> List[dict]:
+               seed: int = 0,
+               rtol: Optional[float] = None) -> List[dict]:
     """Run the exported graph and the PyTorch model on the same images.
+
+    The tolerance is derived, not fixed (:mod:`fcn_mm.numerics`): the model
+    also runs in float64; PyTorch float32's error against that run measures
+    this CPU's rounding noise, and onnxruntime's error against it must stay
+    within :func:`~fcn_mm.numerics.float32_bound` of that noise. A correct
+    graph passes on any CPU; a wrong one (a weight off by 1%) is refused.
 
     Args:
         model (str | bytes): The exported model or its ``.onnx`` file.
@@ -199,11 +209,18 @@ def check_onnx(model: Union[str, bytes],
         sizes (Sequence[tuple[int, int]]): (H, W) sizes to try; pick ones
             other than the export size (one odd) to prove they are dynamic.
         seed (int): Seed of the random test images. Defaults to 0.
+        rtol (float, optional): A fixed bound instead of the derived one:
+            the largest onnxruntime-PyTorch float32 difference, relative to
+            the largest logit (at least 1). Defaults to None (derived).
 
     Returns:
-        list[dict]: Per size: ``size``, ``max_abs_diff`` of the logits,
-        ``max_abs_logit`` (for scale) and ``label_agreement`` (the fraction
-        of pixels with the same argmax; near-ties may differ).
+        list[dict]: Per size: ``size``; ``max_abs_logit`` (of the float64
+        run, for scale); ``onnx_error`` and ``float32_error``, the largest
+        logit errors of onnxruntime and of PyTorch float32 against float64;
+        ``max_abs_diff``, onnxruntime against PyTorch float32; ``bound``,
+        the largest accepted ``onnx_error`` (``max_abs_diff`` with
+        ``rtol``); ``passed``; and ``label_agreement`` (the fraction of
+        pixels with PyTorch float32's argmax; near-ties may differ).
 
     Raises:
         ValueError: The graph's output has another shape than PyTorch's, or
@@ -212,12 +229,14 @@ def check_onnx(model: Union[str, bytes],
     session = onnx_session(model)
     output_names = [o.name for o in session.get_outputs()]
     wrapper = SegmentorForExport(segmentor.cpu().eval()).eval()
+    reference = float64_copy(wrapper)
     generator = torch.Generator().manual_seed(seed)
     results = []
     for height, width in sizes:
         image = torch.rand(1, 3, height, width, generator=generator) * 255
         with torch.no_grad():
             expected = wrapper(image)
+            exact = reference(image.double())
         got = session.run(None, {'image': image.numpy()})
         logits = torch.from_numpy(got[0])
         if logits.shape != expected.shape:
@@ -232,10 +251,21 @@ def check_onnx(model: Union[str, bytes],
                 raise ValueError('the exported labels are not the argmax of '
                                  'the exported logits')
         agreement = (labels == expected.argmax(dim=1)).float().mean().item()
+        check = compare_with_float64(logits, expected, exact)
+        max_abs_diff = max_abs_error(logits, expected)
+        if rtol is None:
+            bound, passed = check.bound, check.passed
+        else:
+            bound = rtol * max(1.0, check.magnitude)
+            passed = max_abs_diff <= bound  # False for NaN
         results.append(
             dict(size=(height, width),
-                 max_abs_diff=(logits - expected).abs().max().item(),
-                 max_abs_logit=expected.abs().max().item(),
+                 max_abs_logit=check.magnitude,
+                 onnx_error=check.candidate_error,
+                 float32_error=check.float32_error,
+                 max_abs_diff=max_abs_diff,
+                 bound=bound,
+                 passed=passed,
                  label_agreement=agreement))
     return results
 

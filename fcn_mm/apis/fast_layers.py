@@ -62,12 +62,17 @@ def classifier_layers(segmentor: nn.Module) -> List[nn.Module]:
     ]
 
 
+def _at_least_float32(x: Tensor) -> Tensor:
+    """``x`` in float32, or float64 if it is (a float64 reference run)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class Float32Layer:
     """Mixin: the layer runs in float32 on a float32 input, in autocast too."""
 
     def forward(self, x, *args, **kwargs):
         with torch.autocast(x.device.type, enabled=False):
-            return super().forward(x.float(), *args, **kwargs)
+            return super().forward(_at_least_float32(x), *args, **kwargs)
 
 
 @functools.lru_cache(maxsize=None)
@@ -102,7 +107,7 @@ class MatmulEncoding(Encoding):
         autocast = torch.is_autocast_enabled(x.device.type)
         with (torch.autocast(x.device.type, enabled=False)
               if autocast else contextlib.nullcontext()):
-            x = x.float().flatten(2).transpose(1, 2)  # (B, HW, C)
+            x = _at_least_float32(x).flatten(2).transpose(1, 2)  # (B, HW, C)
             codes = self.codewords  # (K, C)
             sq_dist = ((x * x).sum(2, keepdim=True) - 2 * x @ codes.t() +
                        (codes * codes).sum(1))  # (B, HW, K)
@@ -138,7 +143,8 @@ class ChunkedConv2d(nn.Conv2d):
             out = F.conv2d(part, weight, self.bias if index == 0 else None,
                            self.stride, self.padding, self.dilation)
             # bf16 partial sums add in float32, then round once.
-            total = out.float() if total is None else total.add_(out)
+            total = (_at_least_float32(out) if total is None else
+                     total.add_(out))
         return total.to(out.dtype)
 
     def _key(self, x: Tensor) -> Tuple:
