@@ -60,18 +60,23 @@ def _mark_exiting(flag: mmap.mmap) -> None:
 # SIGTERM. torch 2.13's worker loop starts by calling
 # ``torch.utils.data._utils.signal_handling._set_worker_signal_handlers``,
 # whose SIGTERM handler ends the worker unless its parent sent the signal;
-# :func:`_worker_signal_handlers` runs it, then puts the hook's back.
+# the wrapper :func:`_wrap_worker_signal_handlers` puts there runs it, then
+# puts the hook's back. Wrapped when the first hook is built, not on import.
 _WORKER_HOOK: Optional['PreemptionHook'] = None
-_TORCH_WORKER_HANDLERS = signal_handling._set_worker_signal_handlers
 
 
-def _worker_signal_handlers(*args) -> None:
-    _TORCH_WORKER_HANDLERS(*args)
-    if _WORKER_HOOK is not None:
-        signal.signal(signal.SIGTERM, _WORKER_HOOK._handle)
+def _wrap_worker_signal_handlers() -> None:
+    torch_handlers = signal_handling._set_worker_signal_handlers
+    if getattr(torch_handlers, '_fcn_mm', False):
+        return
 
+    def set_handlers(*args) -> None:
+        torch_handlers(*args)
+        if _WORKER_HOOK is not None:
+            signal.signal(signal.SIGTERM, _WORKER_HOOK._handle)
 
-signal_handling._set_worker_signal_handlers = _worker_signal_handlers
+    set_handlers._fcn_mm = True
+    signal_handling._set_worker_signal_handlers = set_handlers
 
 
 @HOOKS.register_module()
@@ -133,6 +138,7 @@ class PreemptionHook(Hook):
                 self._previous[signum] = signal.signal(signum, self._handle)
             global _WORKER_HOOK
             _WORKER_HOOK = self
+            _wrap_worker_signal_handlers()
 
     def _handle(self, signum: int, frame) -> None:
         if os.getpid() != self._owner:
