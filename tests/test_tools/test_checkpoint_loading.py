@@ -396,9 +396,9 @@ def test_resume_refuses_another_class_count_load_from_fine_tunes(
 
 
 @pytest.mark.slow
-def test_test_refuses_flipped_bytes_in_one_line(tmp_path, trained_work_dir,
+def test_tools_refuse_flipped_bytes_in_one_line(tmp_path, trained_work_dir,
                                                 run_tool, demo_config,
-                                                demo_options):
+                                                demo_options, demo_voc_root):
     path = tmp_path / 'iter_2.pth'
     data = bytearray((trained_work_dir / 'iter_2.pth').read_bytes())
     with zipfile.ZipFile(trained_work_dir / 'iter_2.pth') as archive:
@@ -416,6 +416,27 @@ def test_test_refuses_flipped_bytes_in_one_line(tmp_path, trained_work_dir,
                       '--cfg-options', *demo_options, cwd=tmp_path,
                       expect_success=False)
     assert result.returncode == 1, result.stdout[-3000:]
-    assert (f'Cannot load checkpoint {path}: its record {info.filename} '
-            'fails its CRC-32 check') in result.stdout
+    refusal = (f'Cannot load checkpoint {path}: its record {info.filename} '
+               'fails its CRC-32 check')
+    assert refusal in result.stdout
+    assert 'Traceback' not in result.stdout
+    image = next((Path(demo_voc_root) / 'JPEGImages').glob('*.jpg'))
+    result = run_tool('predict', demo_config, path, image, cwd=tmp_path,
+                      expect_success=False)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert refusal in result.stdout
+    assert 'Traceback' not in result.stdout
+
+
+@pytest.mark.slow
+def test_resume_refuses_an_untrusted_checkpoint_in_one_line(
+        tmp_path, run_tool, demo_config, demo_options):
+    path = tmp_path / 'foreign.pth'
+    torch.save({'state_dict': {}, 'meta': {'note': _Foreign()}}, path)
+    result = run_tool('train', demo_config, '--resume', path, '--work-dir',
+                      tmp_path / 'work', '--cfg-options', *demo_options,
+                      cwd=tmp_path, expect_success=False)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert (f'Refused to load checkpoint {path}: it holds the object '
+            f'{_Foreign.__module__}._Foreign') in result.stdout
     assert 'Traceback' not in result.stdout
