@@ -15,7 +15,8 @@ from torch import Tensor
 
 from mmseg.registry import DATASETS
 
-from ..engine.checkpoint import (CHECKSUM_SUFFIX, UntrustedCheckpointError,
+from ..engine.checkpoint import (CHECKSUM_SUFFIX, CorruptCheckpointError,
+                                UntrustedCheckpointError,
                                 load_from_local_weights_only, write_checksum)
 from ..fileio import atomic_write
 
@@ -59,12 +60,16 @@ def load_source(path: str) -> dict:
     Raises:
         FileNotFoundError: ``path`` is not a file.
         fcn_mm.engine.UntrustedCheckpointError: The file holds other objects.
-        ConversionError: The file is not a torch checkpoint at all.
+        ConversionError: The file is not a torch checkpoint at all, or its
+            bytes were altered (a zip record fails its CRC-32, or the file
+            its sha256 sidecar).
     """
     try:
         return load_from_local_weights_only(path, map_location='cpu')
     except (FileNotFoundError, UntrustedCheckpointError):
         raise
+    except CorruptCheckpointError as error:  # names the file and the fault
+        raise ConversionError(str(error)) from error
     except Exception as error:  # torch's errors for a foreign file vary
         raise ConversionError(
             f'cannot read {path} as a torch checkpoint '

@@ -56,3 +56,24 @@ def test_a_rewrite_replaces_the_sidecar_first(tmp_path, monkeypatch):
     assert not (tmp_path / 'converted.pth.sha256').exists()
     assert load_from_local_weights_only(
         str(path))['state_dict']['w'].equal(torch.full((4, ), 2.0))
+
+
+def test_a_source_with_flipped_bytes_is_refused_naming_it(tmp_path, capsys):
+    src, dst = tmp_path / 'source.pth', tmp_path / 'converted.pth'
+    weight = torch.arange(256, dtype=torch.float32)
+    torch.save({'fc6.weight': weight}, src)
+    data = bytearray(src.read_bytes())
+    start = data.find(weight.numpy().tobytes()) + 512
+    data[start:start + 16] = bytes(b ^ 0xFF for b in data[start:start + 16])
+    src.write_bytes(bytes(data))
+    status = run_converter(
+        lambda checkpoint: (dict(checkpoint), dict(source='a test')),
+        converter_parser('test converter', 'source'), [str(src), str(dst)])
+    assert status == 1
+    assert capsys.readouterr().err == (
+        f'error: {src} -> {dst}: Cannot load checkpoint {src}: its record '
+        'source/data/0 fails its CRC-32 check: bytes were altered since it '
+        'was saved. Use an older checkpoint of the run (tools/train.py '
+        '--resume picks the newest intact one) or copy the file again from '
+        'its source.\n')
+    assert not dst.exists()
