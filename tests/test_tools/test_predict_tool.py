@@ -102,7 +102,8 @@ def test_onnx_backend_takes_the_classes_of_the_configs_metainfo(
         monkeypatch, mmseg_scope):
     monkeypatch.setattr(onnx_inference, 'onnx_session',
                         lambda path, threads=None: _FakeSession())
-    own = Config.fromfile(REPO / 'configs/custom/fcn8s_vgg16_custom-dataset.py')
+    own = Config.fromfile(
+        REPO / 'configs/custom/fcn8s_vgg16_custom-dataset.py')
     meta = OnnxSegmentor('own.onnx', own).dataset_meta
     metainfo = own.test_dataloader.dataset.metainfo
     assert meta['classes'] == metainfo.classes
