@@ -124,8 +124,7 @@ def _raised_in(error: BaseException, places) -> bool:
 def expected_error_message(error: BaseException) -> Optional[str]:
     """The one line a tool ends with for ``error``, or None for a bug.
 
-    Expected: every :class:`~fcn_mm.errors.FcnMmError` (and the classes that
-    other modules raise on purpose before they subclass it), a
+    Expected: every :class:`~fcn_mm.errors.FcnMmError`, a
     ``FileNotFoundError``, an ``OSError`` whose errno is in
     :data:`EXPECTED_ERRNOS` (its message names the path), and the
     ``KeyError`` or ``AttributeError`` that mmengine's registry or config
@@ -147,18 +146,9 @@ def expected_error_message(error: BaseException) -> Optional[str]:
         if not _raised_in(error, _CONFIG_ERROR_MODULES):
             return None
         return f'error: config: {error.args[0] if error.args else error}'
-    elif not isinstance(error, _expected_classes()):
+    elif not isinstance(error, FcnMmError):
         return None
     return f'error: {error}'
-
-
-def _expected_classes() -> tuple:
-    """FcnMmError, and the errors fcn_mm raises on purpose whose classes do
-    not subclass it yet (their modules belong to runner-side work)."""
-    from ..converters.common import ConversionError
-    from ..datasets.checked import DataFileError
-    from ..engine.runner import WorkDirBusyError
-    return FcnMmError, ConversionError, DataFileError, WorkDirBusyError
 
 
 def _log_file() -> Optional[str]:

@@ -18,6 +18,7 @@ from mmseg.registry import DATASETS
 from ..engine.checkpoint import (CHECKSUM_SUFFIX, CorruptCheckpointError,
                                 UntrustedCheckpointError,
                                 load_from_local_weights_only, write_checksum)
+from ..errors import FcnMmError
 from ..fileio import atomic_write
 
 __all__ = [
@@ -32,7 +33,7 @@ WRAPPER_KEYS = ('model_state_dict', 'state_dict')
 MAX_LISTED = 8
 
 
-class ConversionError(ValueError):
+class ConversionError(FcnMmError, ValueError):
     """Raised when a checkpoint does not have the layout a converter reads."""
 
 

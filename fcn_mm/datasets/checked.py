@@ -23,6 +23,8 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS
 from PIL import Image
 
+from ..errors import FcnMmError
+
 __all__ = [
     'CheckedADE20KDataset', 'CheckedBaseSegDataset', 'CheckedPascalVOCDataset',
     'DataFileError', 'LABEL_SAMPLES'
@@ -38,7 +40,7 @@ __all__ = [
 LABEL_SAMPLES = 32
 
 
-class DataFileError(ValueError):
+class DataFileError(FcnMmError, ValueError):
     """A split file, image or label file of a dataset is missing or bad."""
 
 

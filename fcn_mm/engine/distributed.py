@@ -43,6 +43,7 @@ from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
+from ..errors import FcnMmError
 from .sync_bn import CPUSyncBatchNorm
 
 __all__ = [
@@ -66,7 +67,7 @@ _PEER_FAILURE = re.compile(
     re.IGNORECASE)
 
 
-class StalledRankError(RuntimeError):
+class StalledRankError(FcnMmError, RuntimeError):
     """A collective timed out because another rank did not answer."""
 
 

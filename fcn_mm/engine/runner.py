@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
+from ..errors import FcnMmError
 from .checkpoint import CheckpointFitHook
 
 __all__ = [
@@ -24,7 +25,7 @@ _HELD = {}
 _RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
 
 
-class WorkDirBusyError(RuntimeError):
+class WorkDirBusyError(FcnMmError, RuntimeError):
     """Another live training run holds the work dir."""
 
 

@@ -149,3 +149,28 @@ def test_a_second_run_into_the_same_out_is_refused(tmp_path):
         holder.stdin.close()
         holder.wait()
     claim_output_dir(str(out))  # free again once that run ended
+
+
+def test_every_error_raised_on_purpose_has_the_root_and_its_old_base():
+    import pickle
+
+    from fcn_mm.apis.pretrained import DownloadError
+    from fcn_mm.converters.common import ConversionError
+    from fcn_mm.datasets.checked import DataFileError
+    from fcn_mm.datasets.sbd import DatasetConversionError
+    from fcn_mm.engine.checkpoint import UntrustedCheckpointError
+    from fcn_mm.engine.distributed import StalledRankError
+    from fcn_mm.engine.hooks.non_finite_hook import NonFiniteLossError
+    from fcn_mm.engine.runner import WorkDirBusyError
+    from fcn_mm.errors import ConfigArgumentError, MissingConfigKeyError
+    old_bases = {
+        ConversionError: ValueError, DataFileError: ValueError,
+        DatasetConversionError: ValueError, DownloadError: RuntimeError,
+        CorruptCheckpointError: ValueError, StalledRankError: RuntimeError,
+        UntrustedCheckpointError: pickle.UnpicklingError,
+        NonFiniteLossError: RuntimeError, WorkDirBusyError: RuntimeError,
+        ConfigArgumentError: ValueError, MissingConfigKeyError: KeyError,
+        OutputDirError: FileExistsError}
+    for cls, base in old_bases.items():
+        assert issubclass(cls, FcnMmError) and issubclass(cls, base), cls
+    assert str(MissingConfigKeyError('no quotes')) == 'no quotes'
