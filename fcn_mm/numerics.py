@@ -19,13 +19,14 @@ Why these numbers (measured, README "Deploy and fast inference"):
   Algorithms*, 2002, ch. 3: the dot-product bound n*u*sum|x*y| holds for
   every order), so the candidate's largest error is of the float32 error's
   order; the largest over many pixels still varies between orders and ISAs
-  by a small factor (onnxruntime/PyTorch 0.5-3x here), and 8 leaves room.
+  by a small factor (onnxruntime/PyTorch 0.6-1.3x on the deploy families,
+  AVX2 to AVX512-BF16), and 8 leaves room.
 - ``FLOOR_EPS = 16``: a float32 run can land within an ulp or two of float64
   by chance (tiny models, small sums), which would make the bound vanish;
   16 eps of the output's magnitude is a few roundings of the result itself.
 - A real graph change is orders above either term: one mid-network
-  convolution's weight times 1.01 moves the logits by about 1e-3-1e-2 of
-  their magnitude, against float32 noise of 1e-7-1e-4 of it.
+  convolution's weight times 1.01 moves the logits by about 1e-2 of their
+  magnitude, against float32 noise of 1e-7-3e-5 of it (40-2000x the bound).
 
 Kept to float32 candidates. bfloat16 results (8-bit mantissa, unit roundoff
 :data:`BFLOAT16_UNIT`) are checked against their own rounding instead.

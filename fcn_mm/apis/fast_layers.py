@@ -193,6 +193,9 @@ class PackedConv2d(nn.Conv2d):
         dtype = _compute_dtype(x)
         if (torch.is_grad_enabled() or x.device.type != 'cpu'
                 or dtype not in (torch.float32, torch.bfloat16)
+                # oneDNN packs bf16 only with AVX512BW/VL/DQ or AVX-NE-CONVERT
+                or (dtype == torch.bfloat16
+                    and not torch.ops.mkldnn._is_mkldnn_bf16_supported())
                 or torch.compiler.is_compiling()):  # export sees a Conv2d
             return super().forward(x)
         weight, bias = self._pack(dtype)

@@ -96,8 +96,8 @@ def test_fixed_precision_predicts_as_the_model(precision):
         # Each bf16 convolution rounds its input and its weight (relative
         # error up to 2**-8 each); independent roundings of n layers add like
         # a random walk, sqrt(2n) * 2**-8 of the logits' scale, and the
-        # largest logit error is within twice that (0.5-0.7 x for every
-        # family in families.py on an AVX512-BF16 CPU, README).
+        # largest logit error is within twice that (measured 0.5-0.7 x for
+        # every family in families.py, AMD EPYC with avx512_bf16).
         bf16 = sum(m.weight.dtype == torch.bfloat16 for m in model.modules()
                    if isinstance(m, torch.nn.Conv2d))
         bound = 2 * math.sqrt(2 * bf16) * BFLOAT16_UNIT * exact.abs().max()
