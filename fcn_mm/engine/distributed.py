@@ -241,13 +241,19 @@ def setup_distributed(cfg: Config) -> None:
 
     Under torchrun (``launcher='pytorch'``) it first makes the worker end
     with the agent (:func:`end_with_launcher`). With ``cfg.launcher`` 'none',
-    or with CUDA, it does nothing else: mmengine starts nccl itself. Otherwise it starts the gloo process group (unless
-    one exists), records the backend in ``env_cfg.dist_cfg`` and, when the
-    config names no other wrapper, wraps the model in
-    :class:`CPUDistributedDataParallel` with mmengine's default options.
+    or with CUDA, it does nothing else: mmengine starts nccl itself.
+    Otherwise it starts the gloo process group (unless one exists), records
+    the backend and the collective timeout (:data:`DEFAULT_TIMEOUT` unless
+    the config sets one) in ``env_cfg.dist_cfg`` and, when the config names
+    no other wrapper, wraps the model in :class:`CPUDistributedDataParallel`
+    with mmengine's default options.
 
     Args:
         cfg (Config): The run's config, changed in place.
+
+    Raises:
+        ValueError: ``env_cfg.dist_cfg.timeout`` is not a number of seconds
+            above 0.
     """
     launcher = cfg.get('launcher', 'none')
     if launcher == 'pytorch':
