@@ -14,7 +14,15 @@ TRIALS = 8  # killed starts; the run after them finishes undisturbed
 TEMPORARY = '.iter_*.pth.*fcn_mm_tmp'
 
 
-def _wait(process, ready, limit=120):
+def _mtime(path):
+    """``path``'s modification time in ns, None if it does not exist."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def _wait(process, ready, limit=300):
     """Poll every 0.5 ms until ``ready()``; False if the process ended."""
     end = time.monotonic() + limit
     while time.monotonic() < end and process.poll() is None:
@@ -39,7 +47,6 @@ def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
     saved_before = False
     for trial in range(TRIALS + 1):
         stale = set(work_dir.glob(TEMPORARY))  # a killed run's, removed
-        started = len(log.read_text())
         process = start_train(deterministic_config, '--work-dir', work_dir,
                               '--resume', '--cfg-options', *options,
                               cwd=tmp_path, log=log)
@@ -50,9 +57,12 @@ def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
         if trial < TRIALS:
             if trial % 2:  # as soon as a checkpoint write starts
                 _wait(process, writing)
-            else:  # at a random moment once training runs
-                _wait(process, lambda: 'Iter(train)' in log.read_text()[
-                    started:])
+            else:  # at a random moment once this start saved one
+                # (so that every other start makes progress, however slow
+                # the machine: the count of resumes below needs it)
+                saved = _mtime(work_dir / 'last_checkpoint')
+                _wait(process, lambda: _mtime(work_dir / 'last_checkpoint')
+                      != saved)
                 time.sleep(rng.uniform(0, 1.5))
             if process.poll() is None:
                 hit = writing()
