@@ -61,10 +61,9 @@ DEFAULT_TIMEOUT = 1800.
 # they time out within moments of each other, having waited in the same
 # collective.
 _ROLL_CALL_TIMEOUT = 60.
-# What gloo says when a peer did not answer or went away.
-_PEER_FAILURE = re.compile(
-    r'timed out|connection closed by peer|connection reset|pair closure',
-    re.IGNORECASE)
+# What gloo says when a peer did not answer in time. A peer that died
+# instead closes its connections, and torchrun names it with its exit code.
+_PEER_TIMEOUT = re.compile(r'timed out', re.IGNORECASE)
 
 
 class StalledRankError(FcnMmError, RuntimeError):
@@ -96,11 +95,11 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     def train_step(self, data, optim_wrapper):
         """``MMDistributedDataParallel.train_step``, naming the rank that did
-        not answer when a collective fails (:class:`StalledRankError`)."""
+        not answer when a collective times out (:class:`StalledRankError`)."""
         try:
             return super().train_step(data, optim_wrapper)
         except RuntimeError as error:
-            if _roll_call_group is None or not _PEER_FAILURE.search(
+            if _roll_call_group is None or not _PEER_TIMEOUT.search(
                     str(error)):
                 raise
             message = _name_stalled_ranks(error)
