@@ -28,7 +28,7 @@ from ..errors import ConfigArgumentError, ConfigError
 from .pretrained import pretrained_for_path
 
 __all__ = [
-    'check_config_arguments', 'check_data', 'check_test_inputs',
+    'check_class_count', 'check_config_arguments', 'check_data', 'check_test_inputs',
     'check_training_inputs', 'follow_max_iters', 'missing_inputs',
     'pretrained_into_init_cfg'
 ]
@@ -159,6 +159,65 @@ def _data_problems(loader: Optional[dict], role: str) -> Iterator[str]:
             if not osp.exists(path):
                 yield (f'{role} data: {path} is missing; '
                        f'{_data_hint(path, root)}.')
+
+
+def _dataset_classes(dataset: ConfigDict,
+                     scope: Optional[str]) -> Optional[tuple]:
+    """The class names a dataset config trains on: its ``metainfo.classes``,
+    else its registered class's ``METAINFO``; None where neither says."""
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes is None:
+        from mmseg.registry import DATASETS
+        cls = _resolve(DATASETS, dataset.get('type'), scope)
+        classes = getattr(cls, 'METAINFO', {}).get('classes')
+    return tuple(classes) if classes is not None else None
+
+
+def _heads(model: dict) -> Iterator[Tuple[str, dict]]:
+    """(config key, head) of every head that names ``num_classes``."""
+    for key in ('decode_head', 'auxiliary_head'):
+        heads = model.get(key)
+        if isinstance(heads, dict):
+            heads = [heads]
+        for i, head in enumerate(heads or []):
+            if isinstance(head, dict) and 'num_classes' in head:
+                name = key if len(heads) == 1 else f'{key}[{i}]'
+                yield f'model.{name}.num_classes', head
+
+
+def check_class_count(cfg: Config) -> None:
+    """Raise :class:`ConfigError` if a head's ``num_classes`` differs from
+    the class count of a dataset the run reads.
+
+    Without this a head with too few classes trains until the first label
+    beyond them (``IndexError: Target 15 is out of bounds``), and one with
+    too many never learns the extra classes and reports them as ``nan``.
+    mmseg's binary form (``num_classes=2`` with ``out_channels=1``) counts as
+    2 classes.
+    """
+    scope = cfg.get('default_scope')
+    problems = []
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader')
+        if not isinstance(loader, dict) or not loader.get('dataset'):
+            continue
+        for dataset in _datasets(loader.dataset):
+            classes = _dataset_classes(dataset, scope)
+            if classes is None:
+                continue
+            for key, head in _heads(cfg.get('model') or {}):
+                if head['num_classes'] != len(classes):
+                    problems.append(
+                        f'{key} is {head["num_classes"]} but the {split} '
+                        f'dataset ({dataset.get("type")} at '
+                        f'{dataset.get("data_root", ".")}) has '
+                        f'{len(classes)} classes')
+    if problems:
+        raise ConfigError(
+            '; '.join(dict.fromkeys(problems)) + '. Set num_classes to the '
+            "dataset's class count (--cfg-options model.decode_head."
+            'num_classes=N, and the auxiliary head\'s), or the dataset\'s '
+            'metainfo.classes to the classes of your labels.')
 
 
 def _init_checkpoints(model: dict) -> Iterator[Tuple[str, str]]:

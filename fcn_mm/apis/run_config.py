@@ -17,8 +17,8 @@ from mmengine.logging import print_log
 
 from ..engine.console import filter_upstream_warnings
 from ..errors import ConfigError, FcnMmError, MissingConfigKeyError
-from .preflight import (check_config_arguments, follow_max_iters,
-                        pretrained_into_init_cfg)
+from .preflight import (check_class_count, check_config_arguments,
+                        follow_max_iters, pretrained_into_init_cfg)
 
 __all__ = [
     'load_run_config', 'enable_amp', 'drop_training', 'enable_test_outputs',
@@ -116,6 +116,7 @@ def load_run_config(config: str,
     follow_max_iters(cfg)
     pretrained_into_init_cfg(cfg)
     check_config_arguments(cfg)
+    check_class_count(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

@@ -6,9 +6,10 @@ import pytest
 from mmengine.config import Config
 
 from fcn_mm.apis import load_run_config
-from fcn_mm.apis.preflight import (accepted_keywords, check_config_arguments,
-                                   follow_max_iters, missing_inputs)
-from fcn_mm.errors import ConfigArgumentError
+from fcn_mm.apis.preflight import (accepted_keywords, check_class_count,
+                                   check_config_arguments, follow_max_iters,
+                                   missing_inputs)
+from fcn_mm.errors import ConfigArgumentError, ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCT = str(REPO / 'configs' / 'fcn8s_voc_aug.py')
@@ -248,3 +249,29 @@ def test_kwargs_no_base_names_are_skipped_with_the_reason():
         HOOKS._module_dict.pop(name)
     assert skipped == [f'custom_hooks[0]: _TakesAnything takes **kwargs '
                        'that no base class names, so any key may be valid']
+
+
+def test_a_head_of_another_class_count_stops_the_run_at_its_start():
+    # Without the check: IndexError 'Target 15 is out of bounds' at the first
+    # label beyond the head's classes, hours in.
+    with pytest.raises(ConfigError) as info:
+        load_run_config(PRODUCT, cfg_options={
+            'model.decode_head.num_classes': 5})
+    message = str(info.value)
+    assert ('model.decode_head.num_classes is 5 but the train dataset '
+            '(CheckedPascalVOCDataset at data/VOCdevkit/VOC2012) has 21 '
+            'classes') in message
+    assert 'the test dataset' in message and '--cfg-options' in message
+
+
+def test_the_class_count_comes_from_the_datasets_metainfo():
+    datasets = ('train_dataloader.dataset.datasets.0',  # VOC + SBD aug
+                'train_dataloader.dataset.datasets.1',
+                'val_dataloader.dataset', 'test_dataloader.dataset')
+    options = {f'{dataset}.metainfo': dict(classes=('background', 'object'))
+               for dataset in datasets}
+    with pytest.raises(ConfigError, match='has 2 classes'):
+        load_run_config(PRODUCT, cfg_options=options)
+    cfg = load_run_config(PRODUCT, cfg_options={
+        **options, 'model.decode_head.num_classes': 2})
+    check_class_count(cfg)  # agrees now: no error
