@@ -6,10 +6,13 @@ one line, exits 128 + the signal, its data-loader workers end with it, and
 import os
 import re
 import signal
+import socket
+import subprocess
 import time
 
 import pytest
 from fault_helpers import start_train, unequal_state
+from tool_runs import REPO
 
 from fcn_mm.engine.checkpoint import checkpoint_problem
 
@@ -131,3 +134,70 @@ def test_sigint_during_a_save_ends_with_one_line(tmp_path,
     assert len(text.splitlines()) < 200  # no config dump
     for path in work_dir.glob('iter_*.pth'):
         assert checkpoint_problem(str(path)) is None
+
+
+def _descendants(pid):
+    """Pids under ``pid`` (torchrun's workers are in sessions of their own,
+    so a process group signal would miss them)."""
+    found = []
+    tasks = f'/proc/{pid}/task'
+    for task in os.listdir(tasks) if os.path.isdir(tasks) else []:
+        try:
+            with open(f'{tasks}/{task}/children') as f:
+                children = [int(child) for child in f.read().split()]
+        except OSError:  # ended meanwhile
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _rank_pid(agent, rank):
+    for pid in _descendants(agent):
+        try:
+            with open(f'/proc/{pid}/environ', 'rb') as f:
+                if f'RANK={rank}'.encode() in f.read().split(b'\0'):
+                    return pid
+        except OSError:
+            continue
+    raise LookupError(f'torchrun {agent} has no worker of rank {rank}')
+
+
+def test_sigterm_to_one_rank_stops_both_at_one_saved_iteration(
+        tmp_path, deterministic_config, fault_options):
+    # As a node of a multi-node job being preempted: only rank 1 gets it.
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    work_dir, log = tmp_path / 'run', tmp_path / 'run.log'
+    with open(log, 'wb') as out:
+        process = subprocess.Popen(
+            ['bash', str(REPO / 'tools' / 'dist_train.sh'),
+             str(deterministic_config), '2', '--work-dir', str(work_dir),
+             '--cfg-options', *fault_options, 'train_cfg.max_iters=100000',
+             'default_hooks.checkpoint.interval=100000'],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            env=dict(os.environ, OMP_NUM_THREADS='1',
+                     MASTER_ADDR='127.0.0.1', PORT=str(port)))
+    try:
+        _wait(process, lambda: 'Iter(train) [     2/100000]' in
+              log.read_text(), 'iteration 2')
+        os.kill(_rank_pid(process.pid, 1), signal.SIGTERM)
+        process.wait(timeout=300)
+    finally:
+        left = _descendants(process.pid) if process.poll() is None else []
+        for pid in [*left, process.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    text = log.read_text()
+    lines = re.findall('Received SIGTERM: .*', text)
+    assert len(lines) == 1, text[-3000:]  # rank 0's logger
+    step = int(re.search(r'iter_(\d+)\.pth at iteration', lines[0]).group(1))
+    assert process.returncode != 0
+    assert sorted(p.name for p in work_dir.glob('iter_*.pth')) == [
+        f'iter_{step}.pth'
+    ]
+    assert checkpoint_problem(str(work_dir / f'iter_{step}.pth')) is None
+    assert f'[{step + 1:6d}/100000]' not in text
