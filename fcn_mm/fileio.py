@@ -5,10 +5,12 @@ The write-to-a-temporary-then-rename pattern is the one
 ``torch.distributed.checkpoint`` and orbax use for checkpoints: a reader (or a
 run resumed after a kill) sees the old file or the complete new one.
 """
+import errno
+import fcntl
 import os
 import os.path as osp
 import uuid
-from typing import Callable, List, Sequence, Union
+from typing import Callable, List, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -17,6 +19,8 @@ PathLike = Union[str, os.PathLike]
 TMP_SUFFIX = '.fcn_mm_tmp'
 # Longest file name, in bytes, on ext4, xfs, btrfs and tmpfs (NAME_MAX).
 NAME_MAX = 255
+# Where torchrun, Slurm and Open MPI put a process's global rank.
+_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
 
 
 def temporary_name(name: str, tag: str = '') -> str:
@@ -149,3 +153,42 @@ def save_palette_png(label: np.ndarray,
     # values as palette indices (convert('P') could remap them).
     image.putpalette(flat.tolist())
     atomic_write(path, lambda f: image.save(f, format='PNG'), tag=tag)
+
+
+def global_rank() -> str:
+    """This process's global rank as the launchers set it (torchrun's
+    ``RANK``, Slurm's ``SLURM_PROCID``, Open MPI's), ``'0'`` when alone."""
+    return next((os.environ[v] for v in _RANK_VARIABLES if v in os.environ),
+                '0')
+
+
+def lock_folder(folder: PathLike, name: str) -> Tuple[int, str]:
+    """Take an exclusive POSIX lock on ``<folder>/<name>`` for this process.
+
+    ``fcntl.lockf`` locks die with their process however it ends (a killed
+    run never blocks the next), and unlike ``flock`` they are not inherited
+    by forked children such as data-loader workers. The holder's PID is
+    written into the file so that a refused process can name it.
+
+    Args:
+        folder (str | Path): The folder; created if missing.
+        name (str): The lock file's name in it.
+
+    Returns:
+        tuple[int, str]: ``(descriptor, '')`` when locked (closing the
+        descriptor releases the lock), or ``(-1, holder PID)`` when another
+        live process holds it.
+    """
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(osp.join(folder, name), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        holder = os.pread(fd, 32, 0).decode(errors='replace').strip()
+        os.close(fd)
+        if error.errno not in (errno.EACCES, errno.EAGAIN):
+            raise
+        return -1, holder or 'unknown'
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    return fd, ''

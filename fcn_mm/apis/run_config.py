@@ -4,8 +4,6 @@ The options and their meaning follow mmseg 1.x's own tools (``--work-dir``,
 ``--cfg-options``, ``--launcher``, ``--amp``, ``--resume``, ``--out``,
 ``--show-dir``, ``--tta``), so users' habits carry over.
 """
-import errno
-import fcntl
 import logging
 import os
 import os.path as osp
@@ -17,6 +15,7 @@ from mmengine.logging import print_log
 
 from ..engine.console import filter_upstream_warnings
 from ..errors import ConfigError, FcnMmError, MissingConfigKeyError
+from ..fileio import global_rank, lock_folder
 from .preflight import (check_class_count, check_config_arguments,
                         follow_max_iters, pretrained_into_init_cfg)
 
@@ -28,7 +27,6 @@ __all__ = [
 OUT_LOCK = '.fcn_mm_out.lock'  # held in --out by the run writing there
 # Where each launcher puts the global rank before mmengine sets RANK (as
 # fcn_mm.engine.runner.lock_work_dir reads it).
-_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
 _held_locks: List[int] = []  # descriptors kept open until the process ends
 
 
@@ -262,23 +260,13 @@ def claim_output_dir(out: str, *, overwrite: bool = False) -> None:
         OutputDirError: Another live run holds ``out`` (named by PID), or
             ``out`` holds files and ``overwrite`` is False.
     """
-    rank = next((os.environ[v] for v in _RANK_VARIABLES if v in os.environ),
-                '0')
-    if rank != '0':
+    if global_rank() != '0':
         return
-    os.makedirs(out, exist_ok=True)
-    path = osp.join(out, OUT_LOCK)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        holder = os.pread(fd, 32, 0).decode(errors='replace').strip()
-        os.close(fd)
-        if error.errno not in (errno.EACCES, errno.EAGAIN):
-            raise
+    fd, holder = lock_folder(out, OUT_LOCK)
+    if fd < 0:
         raise OutputDirError(
-            f'--out {out} is in use by another run (PID {holder or "unknown"}'
-            f', see {path}); wait for it, or give another --out') from None
+            f'--out {out} is in use by another run (PID {holder}, see '
+            f'{osp.join(out, OUT_LOCK)}); wait for it, or give another --out')
     existing = sorted(e for e in os.listdir(out) if e != OUT_LOCK)
     if existing and not overwrite:
         os.close(fd)
@@ -286,6 +274,4 @@ def claim_output_dir(out: str, *, overwrite: bool = False) -> None:
             f'--out {out} already holds {len(existing)} files (e.g. '
             f'{existing[0]}), from an earlier run; give an empty or new '
             'folder, or pass --overwrite to replace files of the same names')
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
     _held_locks.append(fd)

@@ -1,7 +1,5 @@
 """Building the runner for a config, on GPUs or on CPU processes, and holding
 a work dir for one training run at a time."""
-import errno
-import fcntl
 import os
 import os.path as osp
 
@@ -10,6 +8,7 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 from ..errors import FcnMmError
+from ..fileio import global_rank, lock_folder
 from .checkpoint import CheckpointFitHook
 
 __all__ = [
@@ -22,7 +21,6 @@ LOCK_FILE = '.fcn_mm_train.lock'
 # process holds a work dir is read from here, never by opening the file again.
 _HELD = {}
 # Where each launcher puts the global rank before mmengine sets RANK.
-_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK')
 
 
 class WorkDirBusyError(FcnMmError, RuntimeError):
@@ -50,27 +48,15 @@ def lock_work_dir(work_dir: str) -> int:
     Raises:
         WorkDirBusyError: A live run holds the work dir; names its PID.
     """
-    rank = next((os.environ[v] for v in _RANK_VARIABLES if v in os.environ),
-                '0')
-    if rank != '0':
+    if global_rank() != '0':
         return -1
-    os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, LOCK_FILE)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        if error.errno not in (errno.EACCES, errno.EAGAIN):
-            os.close(fd)
-            raise
-        holder = os.pread(fd, 32, 0).decode(errors='replace').strip()
-        os.close(fd)
+    fd, holder = lock_folder(work_dir, LOCK_FILE)
+    if fd < 0:
         raise WorkDirBusyError(
             f'work dir {work_dir} is in use by another training run (PID '
-            f'{holder or "unknown"}, see {path}). Wait for it to finish or '
-            'stop it, or train in another work dir with --work-dir.') from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+            f'{holder}, see {osp.join(work_dir, LOCK_FILE)}). Wait for it to '
+            'finish or stop it, or train in another work dir with '
+            '--work-dir.')
     _HELD[osp.realpath(work_dir)] = fd
     return fd
 
