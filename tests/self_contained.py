@@ -60,7 +60,12 @@ def outside_path(path, parent: Path = REPO.parent,
             resolved.is_relative_to(REPO):
         return None
     roots = _allowed_roots() if allowed is None else allowed
-    if any(resolved.is_relative_to(root) for root in roots):
+    # A root above the clone's folder (/tmp for a clone in /tmp/x/fcn_mm)
+    # would allow every sibling; it allows nothing beside the clone. A root
+    # that is the clone's folder itself (a clone in /tmp) leaves nothing to
+    # guard there.
+    if any(resolved.is_relative_to(root) for root in roots
+           if root == parent or not parent.is_relative_to(root)):
         return None
     return resolved
 

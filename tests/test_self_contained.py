@@ -32,8 +32,9 @@ def test_real_samples_are_complete_in_the_repository():
     assert (REAL_ADE / 'objectInfo150.csv').read_text().count('\n') >= 150
 
 
-@pytest.mark.skipif(REPO.parent == Path('/'), reason='a clone at / has no '
-                    'siblings to guard')
+@pytest.mark.skipif(outside_path(SIBLING) is None,
+                    reason='the clone sits in / or in the temporary folder: '
+                    'nothing beside it can be told from temporary files')
 def test_opening_a_sibling_of_the_clone_fails_the_test():
     with pytest.raises(OutsideRepositoryError, match='beside the repository'):
         open(SIBLING / 'x.png', 'rb')
@@ -54,6 +55,10 @@ def test_outside_path_tells_siblings_from_allowed_places(tmp_path):
     assert outside_path('/clones/.cache/x', parent, allowed) is None
     assert outside_path('/clones/venv/lib/x.py', parent, allowed) is None
     assert outside_path('/elsewhere/x', parent, allowed) is None
+    # A temporary folder above the clone's allows nothing beside the clone;
+    # one that is the clone's folder allows everything there.
+    assert outside_path('/tmp/ci/shared', Path('/tmp/ci'), (Path('/tmp'), ))
+    assert outside_path('/tmp/shared', Path('/tmp'), (Path('/tmp'), )) is None
     assert outside_path(3, parent, allowed) is None  # a file descriptor
     assert outside_path(REPO / 'tests', REPO.parent) is None
     assert outside_path(tmp_path / 'x', REPO.parent) is None

@@ -9,7 +9,11 @@ from fault_helpers import start_train, unequal_state
 
 from fcn_mm.engine.hooks.checkpoint_hook import newest_intact_checkpoint
 
-MAX_ITERS = 8
+# Room for every kill to land before the run ends on a fast machine: a
+# random-moment start advances one save plus at most 0.3 s (about one
+# iteration here, 0.2-0.5 s each on an idle 2-core machine), a mid-write
+# start at most one, so 8 starts advance at most about 12 iterations.
+MAX_ITERS = 16
 TRIALS = 8  # killed starts; the run after them finishes undisturbed
 TEMPORARY = '.iter_*.pth.*fcn_mm_tmp'
 
@@ -63,7 +67,7 @@ def test_sigkill_loop_resumes_bit_equal(tmp_path, deterministic_config,
                 saved = _mtime(work_dir / 'last_checkpoint')
                 _wait(process, lambda: _mtime(work_dir / 'last_checkpoint')
                       != saved)
-                time.sleep(rng.uniform(0, 1.5))
+                time.sleep(rng.uniform(0, 0.3))
             if process.poll() is None:
                 hit = writing()
                 process.kill()

@@ -55,7 +55,7 @@ def test_train_options_reach_the_config(train_tool):
     args = train_tool.parse_args([
         CONFIG, '--work-dir', 'somewhere', '--resume', '--launcher', 'slurm',
         '--cfg-options', 'train_cfg.max_iters=7',
-        'model.decode_head.num_classes=5', 'train_dataloader.batch_size=3'
+        'model.decode_head.dropout_ratio=0.5', 'train_dataloader.batch_size=3'
     ])
     assert args.resume == 'auto' and not args.amp
     assert train_tool.parse_args([CONFIG, '--resume', 'w/iter_4.pth'
@@ -66,7 +66,7 @@ def test_train_options_reach_the_config(train_tool):
         launcher=args.launcher)
     assert cfg.train_cfg.max_iters == 7
     assert cfg.train_cfg.type == 'IterBasedTrainLoop'  # merged, not replaced
-    assert cfg.model.decode_head.num_classes == 5
+    assert cfg.model.decode_head.dropout_ratio == 0.5
     assert cfg.train_dataloader.batch_size == 3
     assert cfg.work_dir == 'somewhere'
     assert cfg.launcher == 'slurm'

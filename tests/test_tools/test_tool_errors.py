@@ -26,6 +26,17 @@ def _ends_with(error):
     return info.value.code
 
 
+@pytest.fixture
+def console_only_logger():
+    """A current MMLogger without a log file, as in a tool before its runner
+    opens one (an earlier test's runner may have left its own current)."""
+    name = 'fcn_mm_test_console_only'
+    MMLogger.get_instance(name)
+    yield
+    MMLogger._instance_dict.pop(name)
+
+
+@pytest.mark.usefixtures('console_only_logger')
 @pytest.mark.parametrize('code, text', [
     (errno.ENOSPC, 'No space left on device'),
     (errno.EROFS, 'Read-only file system'),

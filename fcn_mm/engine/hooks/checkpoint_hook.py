@@ -36,7 +36,6 @@ from mmseg.registry import HOOKS
 
 from ...fileio import TMP_SUFFIX, atomic_write
 from ..checkpoint import CHECKSUM_SUFFIX, checkpoint_problem
-from ..runner import holds_work_dir
 
 __all__ = [
     'AtomicCheckpointHook', 'AtomicLocalBackend', 'newest_intact_checkpoint',
@@ -196,6 +195,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_run(self, runner) -> None:
         """Remove temporaries of a killed run; choose what to resume."""
+        # Here, not at import: engine.runner builds runners, which
+        # `import fcn_mm` does not load (tests/test_package.py).
+        from ..runner import holds_work_dir
         if holds_work_dir(runner.work_dir):
             for path in remove_dead_writers_temporaries(runner.work_dir):
                 runner.logger.info(f'Removed {path}, left by a killed run.')
