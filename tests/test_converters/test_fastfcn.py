@@ -153,6 +153,10 @@ def converted(request):
     return source, state_dict, info, x
 
 
+# The authors' heads resize with align_corners=True; at these toy sizes
+# mmseg's resize notes that sizes of the form x+1 align better. Both models
+# resize alike, so the comparison stands.
+@pytest.mark.filterwarnings('ignore:When align_corners=True:UserWarning')
 @pytest.mark.parametrize('converted', ['fcn', 'enc', 'psp'], indirect=True)
 def test_converted_weights_reproduce_the_authors_logits(converted):
     source, state_dict, info, x = converted
