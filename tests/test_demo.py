@@ -10,8 +10,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 # The demo is seeded and deterministic on one machine with one thread count.
 # Another CPU or thread count sums floats in another order and 300 iterations
-# end elsewhere: mIoU 91.25 on an AMD EPYC (AVX512-BF16, 2 threads), 91.13 on
-# an Intel Xeon with AMX (2 threads), 91.41 there with one thread (README, "Two
+# end elsewhere: mIoU 91.25 on an AMD EPYC (AVX512-BF16, 2 threads), 91.43
+# there with one thread, 91.14 with oneDNN capped at AVX2; 91.13 on an Intel
+# Xeon with AMX (2 threads), 91.41 there with one thread (README, "Two
 # commands"). The band is 91.25 +- 3, ten times that spread: any x86 CPU lands
 # in it, a demo that stopped learning does not (predicting background
 # everywhere scores mIoU 13.7 on the 6 classes of its val set).
