@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,19 @@ def max_abs_diff(a: dict, b: dict) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 
 
+def run_workers(worker, world_size: int, *args) -> None:
+    """Run ``worker(rank, world_size, port, *args)`` in ``world_size``
+    spawned processes; fail if they do not finish within 2 minutes."""
+    import torch.multiprocessing as mp
+    context = mp.start_processes(worker,
+                                 args=(world_size, free_port(), *args),
+                                 nprocs=world_size, join=False,
+                                 start_method='spawn')
+    deadline = time.monotonic() + 120
+    try:
+        while not context.join(timeout=1):
+            assert time.monotonic() < deadline, 'workers did not finish'
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()

@@ -1,12 +1,10 @@
 """fcn_mm.engine.distributed and .sync_bn: CPUSyncBatchNorm and the gloo set-up."""
 import datetime
 import os
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from mmengine.config import Config
 from torch import nn
 
@@ -14,7 +12,7 @@ from fcn_mm.engine import distributed as distributed_module
 from fcn_mm.engine.distributed import setup_distributed
 from fcn_mm.engine.sync_bn import CPUSyncBatchNorm
 
-from launch_helpers import free_port
+from launch_helpers import run_workers
 
 
 def test_convert_swaps_syncbn_and_keeps_its_state():
@@ -92,16 +90,7 @@ def _sync_bn_worker(rank: int, world_size: int, port: int) -> None:
 
 
 def test_two_processes_normalise_like_one_batch():
-    context = mp.start_processes(_sync_bn_worker, args=(2, free_port()),
-                                 nprocs=2, join=False, start_method='spawn')
-    deadline = time.monotonic() + 120
-    try:
-        while not context.join(timeout=1):
-            assert time.monotonic() < deadline, 'workers did not finish'
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
+    run_workers(_sync_bn_worker, 2)
 
 
 def _distributed_cfg(**entries) -> Config:

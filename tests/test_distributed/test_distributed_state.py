@@ -32,7 +32,8 @@ from fcn_mm.engine.hooks.distributed_state_hook import (DistributedStateHook,
 from fcn_mm.engine.sync_bn import CPUSyncBatchNorm
 
 from launch_helpers import (finish, free_port, launch_env, logged_scalars,
-                            run_script, start_script, worker_pid)
+                            run_script, run_workers, start_script,
+                            worker_pid)
 from tool_runs import run_tool
 
 # -- the hook on its own ----------------------------------------------------
@@ -44,21 +45,6 @@ def _norm_model() -> nn.Module:
                           CPUSyncBatchNorm(3))
     model[1].eval()
     return model
-
-
-def _run_workers(worker, world_size: int, *args) -> None:
-    context = mp.start_processes(worker,
-                                 args=(world_size, free_port(), *args),
-                                 nprocs=world_size, join=False,
-                                 start_method='spawn')
-    deadline = time.monotonic() + 120
-    try:
-        while not context.join(timeout=1):
-            assert time.monotonic() < deadline, 'workers did not finish'
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
 
 
 def _averaging_worker(rank: int, world_size: int, port: int) -> None:
@@ -89,7 +75,7 @@ def _averaging_worker(rank: int, world_size: int, port: int) -> None:
 
 @pytest.mark.slow  # spawning 2 interpreters that import mmseg: ~25 s here
 def test_hook_averages_plain_bn_statistics_over_two_ranks():
-    _run_workers(_averaging_worker, 2)
+    run_workers(_averaging_worker, 2)
 
 
 def test_hook_leaves_a_single_process_alone():
